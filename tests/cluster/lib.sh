@@ -1,0 +1,73 @@
+# shellcheck shell=bash
+# Shared settings for the tests/cluster scripts. Sourced, never run.
+# Versions, cache layout and the run directory live here so every script agrees.
+
+# Versions. Newest patches the Go module proxy served when this was written.
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"     # kube-apiserver, -controller-manager, -scheduler, kubectl
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"   # kubeadm's table pairs k8s 1.34-1.36 with etcd 3.6
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"    # built against k8s.io/* v0.36
+LWS_PEER_VERSION="${LWS_PEER_VERSION:-v0.10.0}"  # upstream LWS run as the "peer"
+# The module proxy here answers 403 for the v0.10.0 zip; the peer falls back to this one
+# (set it empty to make a missing LWS_PEER_VERSION fatal instead).
+LWS_PEER_FALLBACK="${LWS_PEER_FALLBACK-v0.9.0}"
+
+CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="${REPO:-$(cd "$CLUSTER_DIR/../.." && pwd)}"
+# Everything a running cluster owns (pki, logs, data, pids); git-ignored.
+RUN="${CLUSTER_RUN:-$REPO/.cluster}"
+
+# Built binaries, sources of wrapper modules and Go's caches: outside the repo, shared by runs and CI.
+LWS_CACHE="${LWS_CACHE:-$HOME/.cache/lws}"
+BIN="$LWS_CACHE/bin"
+export GOMODCACHE="${LWS_GOMODCACHE:-$LWS_CACHE/go/mod}"
+export GOCACHE="${LWS_GOCACHE:-$LWS_CACHE/go/build}"
+# Never let a go.mod line trigger a toolchain download; resolve missing requirements on the fly.
+export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
+
+ETCD_BIN="$BIN/etcd-$ETCD_VERSION/etcd"
+K8S_BIN_DIR="$BIN/kubernetes-$K8S_VERSION"
+KUBE_APISERVER="$K8S_BIN_DIR/kube-apiserver"
+KUBE_CONTROLLER_MANAGER="$K8S_BIN_DIR/kube-controller-manager"
+KUBE_SCHEDULER="$K8S_BIN_DIR/kube-scheduler"
+KUBECTL_BIN="$K8S_BIN_DIR/kubectl"
+KWOK_BIN="$BIN/kwok-$KWOK_VERSION/kwok"
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Go builds share 2 cores with cargo; stay polite.
+nice_go() { nice -n 10 go "$@"; }
+
+# A free TCP port on 127.0.0.1 that is not in $USED_PORTS (ports picked in the same run).
+USED_PORTS=""
+free_port() {
+  local p
+  while :; do
+    p="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+    case " $USED_PORTS " in *" $p "*) continue ;; esac
+    USED_PORTS="$USED_PORTS $p"
+    echo "$p"
+    return
+  done
+}
+
+# True when the pid in file $1 names a live process.
+pid_alive() {
+  local f="$1" pid
+  [ -s "$f" ] || return 1
+  pid="$(head -n1 "$f")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# kubectl against the local cluster.
+kc() { "$KUBECTL_BIN" --kubeconfig "$RUN/kubeconfig" "$@"; }
+
+# Wait up to $1 seconds for command "$@" (after the first arg) to succeed.
+wait_for() {
+  local secs="$1"; shift
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 1
+  done
+}

@@ -1,0 +1,1 @@
+//! lws.wasm: waPC glue only.
