@@ -18,6 +18,7 @@ pub mod keys;
 pub mod labels;
 pub mod ops;
 pub mod pod;
+pub mod policy;
 pub mod revision;
 pub mod tpu;
 pub mod validation;

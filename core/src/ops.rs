@@ -1,1 +1,258 @@
 //! The operations every host calls: a name and JSON bytes in, JSON bytes out.
+//!
+//! This is the module's ABI. The native CLI, `lws.wasm` in wasmtime, the waPC policy engine and
+//! the browser all go through [`call`], so they return the same bytes for the same input.
+//!
+//! Decisions are data: an invalid manifest is a normal answer carrying `problems`. The error
+//! channel ([`OpError`]) is only for protocol faults: an unknown operation or a payload that is
+//! not the operation's input shape.
+
+use crate::api::LeaderWorkerSet;
+use crate::decode::decode_lws_value;
+use crate::defaults::apply_defaults;
+use crate::field_path::{FieldErrors, Problem};
+use crate::pod::{mutate_pod, PodContext};
+use crate::policy;
+use crate::validation::{validate_create, validate_update};
+use k8s_openapi::api::core::v1::Pod;
+use serde::{Deserialize, Serialize};
+
+/// Operation names, as registered with waPC.
+pub mod names {
+    /// LWS in; the `v1` List of every object it expands to, or `{"problems": [...]}`.
+    pub const EXPAND: &str = "expand";
+    /// `{"lws": LWS, "old": LWS?}` in; `{"problems": [...]}` out (empty when valid).
+    pub const VALIDATE_LWS: &str = "validate_lws";
+    /// LWS in; `{"lws": defaulted LWS}` or `{"problems": [...]}` out.
+    pub const DEFAULT: &str = "default";
+    /// `{"pod": Pod, "context": PodContext}` in; `{"pod": Pod}` or `{"error": "..."}` out.
+    pub const MUTATE_POD: &str = "mutate_pod";
+    /// Kubewarden: the policy protocol version, `"v1"`.
+    pub const PROTOCOL_VERSION: &str = "protocol_version";
+    /// Kubewarden: policy settings in; `{"valid": bool, "message"?: "..."}` out.
+    pub const VALIDATE_SETTINGS: &str = "validate_settings";
+    /// Kubewarden: a `ValidationRequest` in; a `ValidationResponse` out.
+    pub const VALIDATE: &str = "validate";
+
+    /// Every operation, in registration order.
+    pub const ALL: &[&str] = &[
+        EXPAND,
+        VALIDATE_LWS,
+        DEFAULT,
+        MUTATE_POD,
+        PROTOCOL_VERSION,
+        VALIDATE_SETTINGS,
+        VALIDATE,
+    ];
+}
+
+/// A protocol fault: the call itself was wrong, not the manifest it carried.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("unknown operation {0:?}")]
+    UnknownOperation(String),
+    #[error("cannot decode the {operation} payload: {source}")]
+    BadPayload {
+        operation: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Runs `operation` on `payload`; see [`names`] for each operation's input and output.
+pub fn call(operation: &str, payload: &[u8]) -> Result<Vec<u8>, OpError> {
+    match operation {
+        names::EXPAND => expand(payload),
+        names::VALIDATE_LWS => validate_lws(payload),
+        names::DEFAULT => default(payload),
+        names::MUTATE_POD => mutate(payload),
+        names::PROTOCOL_VERSION => Ok(encode(&policy::PROTOCOL_VERSION)),
+        names::VALIDATE_SETTINGS => policy::validate_settings(payload),
+        names::VALIDATE => policy::validate(payload),
+        other => Err(OpError::UnknownOperation(other.to_string())),
+    }
+}
+
+/// The answer for a manifest that cannot be admitted.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Problems {
+    pub problems: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn from_errors(errors: &FieldErrors) -> Self {
+        Problems {
+            problems: errors.iter().map(Problem::from).collect(),
+        }
+    }
+}
+
+/// A Kubernetes `v1` List, the output of `expand`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct List {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub items: Vec<serde_json::Value>,
+}
+
+/// Decodes, defaults and validates one manifest as the admission chain would on create.
+pub fn admit_new(value: serde_json::Value) -> Result<LeaderWorkerSet, FieldErrors> {
+    let mut lws = decode_lws_value(value)?;
+    apply_defaults(&mut lws);
+    let errors = validate_create(&lws);
+    if errors.is_empty() {
+        Ok(lws)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Expands one admitted manifest into the List the CLI prints.
+pub fn expand_value(value: serde_json::Value) -> Result<List, FieldErrors> {
+    let lws = admit_new(value)?;
+    Ok(List {
+        api_version: "v1",
+        kind: "List",
+        items: crate::expand::expand(&lws),
+    })
+}
+
+fn expand(payload: &[u8]) -> Result<Vec<u8>, OpError> {
+    let value = parse(names::EXPAND, payload)?;
+    Ok(match expand_value(value) {
+        Ok(list) => encode(&list),
+        Err(errors) => encode(&Problems::from_errors(&errors)),
+    })
+}
+
+#[derive(Deserialize)]
+struct ValidateInput {
+    lws: serde_json::Value,
+    #[serde(default)]
+    old: Option<serde_json::Value>,
+}
+
+/// Validates `lws` (and the change from `old`, when given), both defaulted first, as the
+/// mutating webhook runs before the validating one.
+pub fn validate_value(lws: serde_json::Value, old: Option<serde_json::Value>) -> FieldErrors {
+    let Some(old) = old else {
+        return admit_new(lws).err().unwrap_or_default();
+    };
+    let new = match decode_lws_value(lws) {
+        Ok(mut new) => {
+            apply_defaults(&mut new);
+            new
+        }
+        Err(errors) => return errors,
+    };
+    let old = match decode_lws_value(old) {
+        Ok(mut old) => {
+            apply_defaults(&mut old);
+            old
+        }
+        Err(errors) => return errors,
+    };
+    let mut errors = validate_create(&new);
+    errors.extend(validate_update(&old, &new));
+    errors
+}
+
+fn validate_lws(payload: &[u8]) -> Result<Vec<u8>, OpError> {
+    let input: ValidateInput =
+        serde_json::from_slice(payload).map_err(|source| OpError::BadPayload {
+            operation: names::VALIDATE_LWS,
+            source,
+        })?;
+    Ok(encode(&Problems::from_errors(&validate_value(
+        input.lws, input.old,
+    ))))
+}
+
+#[derive(Serialize)]
+struct Defaulted {
+    lws: LeaderWorkerSet,
+}
+
+fn default(payload: &[u8]) -> Result<Vec<u8>, OpError> {
+    let value = parse(names::DEFAULT, payload)?;
+    Ok(match decode_lws_value(value) {
+        Ok(mut lws) => {
+            apply_defaults(&mut lws);
+            encode(&Defaulted { lws })
+        }
+        Err(errors) => encode(&Problems::from_errors(&errors)),
+    })
+}
+
+#[derive(Deserialize)]
+struct MutatePodInput {
+    pod: Pod,
+    #[serde(default)]
+    context: PodContext,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum MutatePodOutput {
+    Pod(Pod),
+    Error(String),
+}
+
+fn mutate(payload: &[u8]) -> Result<Vec<u8>, OpError> {
+    let input: MutatePodInput =
+        serde_json::from_slice(payload).map_err(|source| OpError::BadPayload {
+            operation: names::MUTATE_POD,
+            source,
+        })?;
+    let mut pod = input.pod;
+    Ok(match mutate_pod(&mut pod, &input.context) {
+        Ok(()) => encode(&MutatePodOutput::Pod(pod)),
+        Err(error) => encode(&MutatePodOutput::Error(error.to_string())),
+    })
+}
+
+fn parse(operation: &'static str, payload: &[u8]) -> Result<serde_json::Value, OpError> {
+    serde_json::from_slice(payload).map_err(|source| OpError::BadPayload { operation, source })
+}
+
+/// Serializes an answer. Our output types contain only strings, numbers, maps with string keys
+/// and sequences, for which serde_json cannot fail.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("ops outputs are plain JSON data (string-keyed maps)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_operation_is_a_protocol_fault() {
+        assert!(matches!(
+            call("explode", b"{}"),
+            Err(OpError::UnknownOperation(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_payload_is_a_protocol_fault_not_a_panic() {
+        for op in names::ALL {
+            let _ = call(op, b"\xff\x00not json");
+        }
+        assert!(matches!(
+            call(names::EXPAND, b"{"),
+            Err(OpError::BadPayload { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_manifest_is_an_answer_with_problems() {
+        let out = call(
+            names::EXPAND,
+            br#"{"metadata":{"name":"x"},"spec":{"leaderWorkerTemplate":{"size":0}}}"#,
+        )
+        .unwrap();
+        let problems: Problems = serde_json::from_slice(&out).unwrap();
+        assert_eq!(problems.problems[0].path, "spec.leaderWorkerTemplate.size");
+    }
+}
