@@ -2,9 +2,10 @@
 # Build the test cluster's binaries from the Go module proxy, once per version, into
 # $LWS_CACHE/bin/<component>-<version>/. A component whose binaries exist is skipped, so a
 # second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|peer]...
-# (all = etcd kubernetes kwok; the peer is built by peer-up.sh on demand).
+# (all = etcd kubernetes kwok; the peer is built by peer-up.sh on demand; `peer` prints the
+# LWS version it built or found on stdout).
 set -euo pipefail
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SRC="$LWS_CACHE/src"
@@ -200,7 +201,7 @@ for what in "$@"; do
     etcd) build_etcd ;;
     kubernetes | k8s) build_kubernetes ;;
     kwok) build_kwok ;;
-    peer | lws) build_peer >/dev/null ;;
+    peer | lws) build_peer ;; # prints the version it built or found
     *) die "unknown component: $what (all|etcd|kubernetes|kwok|peer)" ;;
   esac
 done

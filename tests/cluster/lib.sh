@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR disable=SC2034  # variables are used by the scripts that source this
 # Shared settings for the tests/cluster scripts. Sourced, never run.
 # Versions, cache layout and the run directory live here so every script agrees.
 

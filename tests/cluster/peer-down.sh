@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Stop the upstream LWS peer started by peer-up.sh (by its pid) and remove its webhook
+# configurations, so the apiserver stops calling a dead URL. CRDs stay (LWS objects keep
+# existing for the next controller) unless --delete-crds is given. Harmless when no peer runs.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+delete_crds=0
+[ "${1:-}" = "--delete-crds" ] && delete_crds=1
+
+if [ -s "$RUN/peer.pid" ]; then
+  pid="$(head -n1 "$RUN/peer.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping lws peer (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "peer ignored TERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$RUN/peer.pid"
+else
+  log "no peer pid recorded"
+fi
+
+# Only talk to the apiserver when the cluster is there.
+if [ -f "$RUN/kubeconfig" ] && kc get --raw /readyz >/dev/null 2>&1; then
+  kc delete mutatingwebhookconfiguration lws-mutating-webhook-configuration --ignore-not-found >/dev/null
+  kc delete validatingwebhookconfiguration lws-validating-webhook-configuration --ignore-not-found >/dev/null
+  log "removed the peer's webhook configurations"
+  if [ "$delete_crds" = 1 ]; then
+    kc delete crd leaderworkersets.leaderworkerset.x-k8s.io disaggregatedsets.disaggregatedset.x-k8s.io \
+      --ignore-not-found >/dev/null
+    log "removed the LWS CRDs"
+  fi
+fi
+rm -rf "$RUN/peer" "$RUN/peer.env"
+log "peer down"

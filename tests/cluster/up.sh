@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Start a real control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler) with the kwok controller playing the kubelet for 16 fake nodes
+# (4 racks x 4 nodes). Work dir: $REPO/.cluster (pki, data, logs, pids, kubeconfig, env).
+# Starting a cluster that is already running is a no-op.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RACKS="${CLUSTER_RACKS:-4}"
+NODES_PER_RACK="${CLUSTER_NODES_PER_RACK:-4}"
+
+# --- already running? -------------------------------------------------------------------------
+if [ -s "$RUN/pids" ]; then
+  all_alive=1
+  while read -r name pid; do
+    kill -0 "$pid" 2>/dev/null || { all_alive=0; log "$name (pid $pid) is gone"; }
+  done <"$RUN/pids"
+  if [ "$all_alive" = 1 ]; then
+    log "cluster already running; KUBECONFIG=$RUN/kubeconfig"
+    exit 0
+  fi
+  log "a previous cluster is half dead; cleaning it up first"
+  "$CLUSTER_DIR/down.sh"
+fi
+
+# Builds are skipped in seconds when the cache already holds these versions.
+"$CLUSTER_DIR/build.sh" all
+
+for b in openssl python3 curl; do command -v "$b" >/dev/null || die "$b is required"; done
+
+rm -rf "$RUN"
+mkdir -p "$RUN"/{pki,logs,etcd}
+: >"$RUN/pids"
+# If anything below fails, leave no half-started processes behind.
+on_exit() {
+  local rc=$?
+  [ "$rc" = 0 ] && return
+  log "cluster-up failed (logs in $RUN/logs); stopping"
+  "$CLUSTER_DIR/down.sh" --keep-logs || true
+}
+trap on_exit EXIT
+
+ETCD_PORT="$(free_port)"
+ETCD_PEER_PORT="$(free_port)"
+APISERVER_PORT="$(free_port)"
+KCM_PORT="$(free_port)"
+SCHEDULER_PORT="$(free_port)"
+KWOK_PORT="$(free_port)"
+
+# --- PKI ------------------------------------------------------------------------------------------
+# One CA signs the apiserver serving cert and an admin client cert in system:masters (RSA-2048:
+# both Go and rustls/kube-rs accept it). sa.key signs service-account tokens.
+P="$RUN/pki"
+log "generating PKI in $P"
+(
+  cd "$P"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+    -subj "/CN=lws-test-ca" 2>/dev/null
+  cat >server.ext <<'EOF'
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+extendedKeyUsage=serverAuth
+keyUsage=critical,digitalSignature,keyEncipherment
+EOF
+  printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >client.ext
+  openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+    -subj "/CN=kube-apiserver" 2>/dev/null
+  openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -out apiserver.crt -extfile server.ext 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
+    -subj "/CN=lws-test-admin/O=system:masters" 2>/dev/null
+  openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -out admin.crt -extfile client.ext 2>/dev/null
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+)
+
+# --- kubeconfig: embedded data so kubectl and kube-rs both read it ----------------------------------
+b64() { base64 -w0 <"$1"; }
+cat >"$RUN/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lws-test
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $(b64 "$P/ca.crt")
+users:
+- name: lws-test-admin
+  user:
+    client-certificate-data: $(b64 "$P/admin.crt")
+    client-key-data: $(b64 "$P/admin.key")
+contexts:
+- name: lws-test
+  context:
+    cluster: lws-test
+    user: lws-test-admin
+    namespace: default
+current-context: lws-test
+EOF
+chmod 600 "$RUN/kubeconfig"
+
+# Start one component detached from this shell (its own session, so a Ctrl-C on `make` does
+# not take it down) and record its pid. setsid execs in place here, so $! is the component.
+start() {
+  local name="$1"; shift
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
+  echo "$name $!" >>"$RUN/pids"
+  log "started $name (pid $!)"
+}
+
+# --- etcd -----------------------------------------------------------------------------------------
+start etcd "$ETCD_BIN" --name=lws-test --data-dir="$RUN/etcd" \
+  --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="lws-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+  --unsafe-no-fsync=true --log-level=warn
+wait_for 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || die "etcd did not become healthy"
+
+# --- kube-apiserver -------------------------------------------------------------------------------
+# Loopback is not a valid address for the `kubernetes` Endpoints, hence endpoint-reconciler none.
+# The webhook admission plugins are on by default; listing them makes that explicit.
+start kube-apiserver "$KUBE_APISERVER" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
+  --client-ca-file="$P/ca.crt" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 \
+  --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
+  --allow-privileged=true \
+  --profiling=false
+readyz() { curl -sf --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
+  "https://127.0.0.1:$APISERVER_PORT/readyz"; }
+log "waiting for kube-apiserver on 127.0.0.1:$APISERVER_PORT"
+wait_for 120 readyz || die "kube-apiserver did not become ready (see $RUN/logs/kube-apiserver.log)"
+
+# --- kube-controller-manager and kube-scheduler -----------------------------------------------------
+# KCM runs every default controller (statefulset, garbagecollector, serviceaccount, ...) with the
+# admin identity; its key must be the apiserver's signing key for service-account tokens.
+KC="$RUN/kubeconfig"
+start kube-controller-manager "$KUBE_CONTROLLER_MANAGER" --kubeconfig="$KC" \
+  --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+  --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
+  --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key" \
+  --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
+  --kube-api-qps=100 --kube-api-burst=200
+start kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$KC" \
+  --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
+  --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false
+
+# --- kwok -----------------------------------------------------------------------------------------
+# v0.8 has no built-in stages: use the shipped "fast" set (nodes Ready at once with lease
+# heartbeats; pods Running+Ready once bound; pod-delete plays the kubelet's final delete) plus the
+# label-triggered chaos stages. Node and pod IPs are fake status fields that nothing connects to.
+S="$(dirname "$KWOK_BIN")/stage"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+  pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
+  pod/chaos/pod-container-running-failed.yaml node/chaos/node-not-ready.yaml; do
+  cat "$S/$f"
+  echo "---"
+done >"$RUN/kwok-stages.yaml"
+start kwok "$KWOK_BIN" --kubeconfig="$KC" --config="$RUN/kwok-stages.yaml" \
+  --manage-all-nodes=false --manage-nodes-with-label-selector=type=kwok \
+  --server-address="127.0.0.1:$KWOK_PORT" \
+  --node-ip=127.0.0.1 --cidr=10.244.0.0/16 --node-lease-duration-seconds=40
+
+# --- fake nodes -----------------------------------------------------------------------------------
+# Racks are the unit of anti-affinity tests; each rack is also its own GKE node pool (the
+# exclusive-topology key of upstream's samples); racks 0-1 are zone-a, 2-3 zone-b. No taint,
+# so ordinary pods schedule without a toleration. TPU labels/capacity let TPU samples schedule.
+log "creating $((RACKS * NODES_PER_RACK)) fake nodes"
+nodes_yaml() {
+  local r n name zone zones=(a b c d e f g h)
+  for ((r = 0; r < RACKS; r++)); do
+    zone="zone-${zones[r / 2]}"
+    for ((n = 0; n < NODES_PER_RACK; n++)); do
+      name="kwok-rack-$r-node-$n"
+      cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    rack: rack-$r
+    kubernetes.io/hostname: $name
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    topology.kubernetes.io/region: region-1
+    topology.kubernetes.io/zone: $zone
+    cloud.google.com/gke-nodepool: pool-$r
+    cloud.google.com/gke-tpu-accelerator: tpu-v5-lite-podslice
+    cloud.google.com/gke-tpu-topology: 4x4
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", google.com/tpu: "8"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", google.com/tpu: "8"}
+---
+EOF
+    done
+  done
+}
+nodes_yaml | kc apply -f - >/dev/null
+
+log "waiting for nodes to be Ready and untainted"
+nodes_ready() {
+  local out
+  out="$(kc get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{.spec.taints}{"\n"}{end}')"
+  [ "$(grep -c '^True $' <<<"$out")" -eq $((RACKS * NODES_PER_RACK)) ]
+}
+wait_for 120 nodes_ready || die "nodes did not become Ready (see $RUN/logs/kwok.log)"
+# Pods need the default ServiceAccount, made by KCM's serviceaccount controller.
+wait_for 60 kc get serviceaccount default -n default || die "no default ServiceAccount (see $RUN/logs/kube-controller-manager.log)"
+
+cat >"$RUN/env" <<EOF
+KUBECONFIG=$RUN/kubeconfig
+LWS_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+LWS_APISERVER_PORT=$APISERVER_PORT
+LWS_ETCD_PORT=$ETCD_PORT
+LWS_CLUSTER_CA=$P/ca.crt
+LWS_CLUSTER_CA_KEY=$P/ca.key
+KUBECTL=$KUBECTL_BIN
+K8S_VERSION=$K8S_VERSION
+EOF
+trap - EXIT
+log "cluster up: $(kc version -o json | jq -r .serverVersion.gitVersion), $((RACKS * NODES_PER_RACK)) nodes, apiserver https://127.0.0.1:$APISERVER_PORT"
+log "use: export KUBECONFIG=$RUN/kubeconfig   (or: set -a; . $RUN/env; set +a)"
