@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod expand;
 pub mod field_path;
 pub mod group;
+pub mod intstr;
 pub mod keys;
 pub mod labels;
 pub mod ops;
