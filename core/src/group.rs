@@ -2,38 +2,452 @@
 //!
 //! Mirrors `constructLeaderStatefulSetApplyConfiguration` in
 //! `pkg/controllers/leaderworkerset_controller.go`, `constructWorkerStatefulSetApplyConfiguration`
-//! in `pkg/controllers/pod_controller.go` and `pkg/utils/controller` (upstream-lws.md §4.4, §4.6, §4.9).
+//! in `pkg/controllers/pod_controller.go`, `GetPVCApplyConfiguration` and
+//! `CreateHeadlessServiceIfNotExists` in `pkg/utils/controller` (upstream-lws.md §4.4, §4.6, §4.9).
+//!
+//! Every builder returns the full desired object, ready for server-side apply (or, for the worker
+//! StatefulSet and the Services, which upstream only ever creates, for a create). Owner references
+//! carry the owner's uid when the input knows it and `""` otherwise (a preview of a manifest has no
+//! uid); serialize with [`crate::expand`]'s helpers to drop an unknown uid.
 
-use crate::api::LeaderWorkerSet;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use crate::api::{LeaderWorkerSet, SubdomainPolicy, API_VERSION, KIND};
+use crate::intstr::resolve_int_or_percent;
+use crate::labels::{
+    EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
+    LEADER_POD_NAME_ANNOTATION_KEY, LEADER_REQUESTS_TPUS_ANNOTATION_KEY, REPLICAS_ANNOTATION_KEY,
+    REVISION_KEY, SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY, SUBDOMAIN_POLICY_ANNOTATION_KEY,
+    SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY,
+    SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
+};
+use crate::tpu::pod_requests_tpus;
+use k8s_openapi::api::apps::v1::{
+    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetOrdinals, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
+};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, Pod, Service, ServiceSpec,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// `podManagementPolicy` of both StatefulSets: all pods start at once.
+const PARALLEL: &str = "Parallel";
+/// `updateStrategy.type` when the LeaderWorkerSet's rollout type is unset (it is defaulted).
+const ROLLING_UPDATE: &str = "RollingUpdate";
+/// `spec.clusterIP` of a headless Service.
+const CLUSTER_IP_NONE: &str = "None";
 
 /// The leader StatefulSet `<lws>` at revision `revision_key`, with the rollout's partition and replicas.
+///
+/// The template is the live leader template (or the worker template when there is none), never a
+/// stored revision: the StatefulSet controller itself replaces leader pods at or above the
+/// partition, which is what rolls each group.
 pub fn build_leader_statefulset(
     lws: &LeaderWorkerSet,
     revision_key: &str,
     partition: i32,
     replicas: i32,
 ) -> StatefulSet {
-    let _ = (lws, revision_key, partition, replicas);
-    todo!("leader sts")
+    let name = lws.name().to_string();
+    let lwt = &lws.spec.leader_worker_template;
+    let mut template = lwt
+        .leader_template
+        .clone()
+        .unwrap_or_else(|| lwt.worker_template.clone());
+
+    merge(
+        &mut template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .labels,
+        [
+            (WORKER_INDEX_LABEL_KEY, "0".to_string()),
+            (SET_NAME_LABEL_KEY, name.clone()),
+            (REVISION_KEY, revision_key.to_string()),
+        ],
+    );
+    let mut pod_annotations = group_pod_annotations(lws);
+    if lws.subdomain_policy() == SubdomainPolicy::UniquePerReplica {
+        pod_annotations.insert(
+            SUBDOMAIN_POLICY_ANNOTATION_KEY.to_string(),
+            SubdomainPolicy::UniquePerReplica.as_str().to_string(),
+        );
+    }
+    merge(
+        &mut template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .annotations,
+        pod_annotations,
+    );
+
+    let mut labels = lws.metadata.labels.clone();
+    merge(
+        &mut labels,
+        [
+            (SET_NAME_LABEL_KEY, name.clone()),
+            (REVISION_KEY, revision_key.to_string()),
+        ],
+    );
+    let mut annotations = lws.metadata.annotations.clone();
+    merge(
+        &mut annotations,
+        [(REPLICAS_ANNOTATION_KEY, lws.replicas().to_string())],
+    );
+
+    let rollout_type = lws
+        .spec
+        .rollout_strategy
+        .as_ref()
+        .and_then(|r| r.type_)
+        .map_or(ROLLING_UPDATE, |t| t.as_str());
+    StatefulSet {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(lws.namespace().to_string()),
+            labels,
+            annotations,
+            owner_references: Some(vec![lws_owner_reference(lws)]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(StatefulSetSpec {
+            service_name: Some(name.clone()),
+            replicas: Some(replicas),
+            pod_management_policy: Some(PARALLEL.to_string()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some(rollout_type.to_string()),
+                rolling_update: Some(RollingUpdateStatefulSetStrategy {
+                    partition: Some(partition),
+                    max_unavailable: Some(IntOrString::Int(leader_max_unavailable(lws))),
+                }),
+            }),
+            selector: match_labels([
+                (SET_NAME_LABEL_KEY, name),
+                (WORKER_INDEX_LABEL_KEY, "0".to_string()),
+            ]),
+            template,
+            volume_claim_templates: claim_templates(lws),
+            persistent_volume_claim_retention_policy: lwt
+                .persistent_volume_claim_retention_policy
+                .clone(),
+            ..StatefulSetSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// `updateStrategy.rollingUpdate.maxUnavailable` of the leader StatefulSet: the LWS's
+/// maxUnavailable (rounded down) plus its maxSurge (rounded up, capped at replicas), at least 1,
+/// so surge groups can be replaced alongside the unavailable budget.
+pub fn leader_max_unavailable(lws: &LeaderWorkerSet) -> i32 {
+    let replicas = lws.replicas();
+    let config = lws
+        .spec
+        .rollout_strategy
+        .as_ref()
+        .and_then(|r| r.rolling_update_configuration.as_ref());
+    // A defaulted, valid LWS always has both; the fallbacks are the CRD defaults.
+    let resolve = |value: Option<&IntOrString>, fallback: i32, round_up: bool| {
+        value.map_or(fallback, |v| {
+            resolve_int_or_percent(v, replicas, round_up).unwrap_or(fallback)
+        })
+    };
+    let max_unavailable = resolve(config.and_then(|c| c.max_unavailable.as_ref()), 1, false);
+    let max_surge = resolve(config.and_then(|c| c.max_surge.as_ref()), 0, true);
+    max_unavailable
+        .saturating_add(max_surge.min(replicas))
+        .max(1)
 }
 
 /// The worker StatefulSet of the group led by `leader_pod`; `lws` is the LWS as of the leader
-/// pod's revision. `None` when the group has no workers (size 1).
+/// pod's revision (see [`crate::revision::apply_revision`]). `None` when the group has no workers
+/// (size 1).
+///
+/// Group index, group key and revision come from the leader pod's labels. The exclusive-placement
+/// nodeSelector needs the leader's node and is added by [`pin_workers_to_topology`].
 pub fn build_worker_statefulset(lws: &LeaderWorkerSet, leader_pod: &Pod) -> Option<StatefulSet> {
-    let _ = (lws, leader_pod);
-    todo!("worker sts")
+    let size = lws.size();
+    if size <= 1 {
+        return None;
+    }
+    let name = lws.name().to_string();
+    let leader_name = leader_pod.metadata.name.clone().unwrap_or_default();
+    let leader_label = |key: &str| {
+        leader_pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let group_index = leader_label(GROUP_INDEX_LABEL_KEY);
+    let group_key = leader_label(GROUP_UNIQUE_HASH_LABEL_KEY);
+    let selector = [
+        (GROUP_INDEX_LABEL_KEY, group_index.clone()),
+        (SET_NAME_LABEL_KEY, name.clone()),
+        (GROUP_UNIQUE_HASH_LABEL_KEY, group_key.clone()),
+    ];
+    let group_labels = [
+        (GROUP_INDEX_LABEL_KEY, group_index),
+        (SET_NAME_LABEL_KEY, name.clone()),
+        (GROUP_UNIQUE_HASH_LABEL_KEY, group_key),
+        (REVISION_KEY, leader_label(REVISION_KEY)),
+    ];
+
+    let mut template = lws.spec.leader_worker_template.worker_template.clone();
+    merge(
+        &mut template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .labels,
+        group_labels.clone(),
+    );
+    let mut pod_annotations = group_pod_annotations(lws);
+    pod_annotations.insert(
+        LEADER_POD_NAME_ANNOTATION_KEY.to_string(),
+        leader_name.clone(),
+    );
+    if leader_pod.spec.as_ref().is_some_and(pod_requests_tpus) {
+        pod_annotations.insert(
+            LEADER_REQUESTS_TPUS_ANNOTATION_KEY.to_string(),
+            "true".to_string(),
+        );
+    }
+    merge(
+        &mut template
+            .metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .annotations,
+        pod_annotations,
+    );
+
+    let mut labels = lws.metadata.labels.clone();
+    merge(&mut labels, group_labels);
+    let service_name = match lws.subdomain_policy() {
+        SubdomainPolicy::Shared => name,
+        SubdomainPolicy::UniquePerReplica => leader_name.clone(),
+    };
+    Some(StatefulSet {
+        metadata: ObjectMeta {
+            name: Some(leader_name),
+            namespace: Some(pod_namespace(leader_pod, lws)),
+            labels,
+            annotations: lws.metadata.annotations.clone(),
+            owner_references: Some(vec![pod_owner_reference(leader_pod)]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(StatefulSetSpec {
+            service_name: Some(service_name),
+            replicas: Some(size - 1),
+            pod_management_policy: Some(PARALLEL.to_string()),
+            ordinals: Some(StatefulSetOrdinals { start: Some(1) }),
+            selector: match_labels(selector),
+            template,
+            volume_claim_templates: claim_templates(lws),
+            persistent_volume_claim_retention_policy: lws
+                .spec
+                .leader_worker_template
+                .persistent_volume_claim_retention_policy
+                .clone(),
+            ..StatefulSetSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// Pins a worker StatefulSet's pods to the leader's topology domain under exclusive placement:
+/// `nodeSelector[topology_key] = value`, where `value` is that label on the leader's node
+/// (upstream's pod controller, §4.8 step 11). Merged into the user's nodeSelector.
+pub fn pin_workers_to_topology(sts: &mut StatefulSet, topology_key: &str, value: &str) {
+    let Some(spec) = sts.spec.as_mut() else {
+        return;
+    };
+    spec.template
+        .spec
+        .get_or_insert_with(Default::default)
+        .node_selector
+        .get_or_insert_with(BTreeMap::new)
+        .insert(topology_key.to_string(), value.to_string());
 }
 
 /// The shared headless Service `<lws>` (subdomain policy Shared).
 pub fn build_shared_service(lws: &LeaderWorkerSet) -> Service {
-    let _ = lws;
-    todo!("shared svc")
+    let name = lws.name().to_string();
+    headless_service(
+        lws,
+        name.clone(),
+        [(SET_NAME_LABEL_KEY, name)].into_iter().collect(),
+        lws_owner_reference(lws),
+    )
 }
 
 /// The per-group headless Service `<lws>-<i>` (subdomain policy UniquePerReplica), owned by the leader pod.
 pub fn build_replica_service(lws: &LeaderWorkerSet, leader_pod: &Pod) -> Service {
-    let _ = (lws, leader_pod);
-    todo!("replica svc")
+    let group_index = leader_pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(GROUP_INDEX_LABEL_KEY))
+        .cloned()
+        .unwrap_or_default();
+    let selector = [
+        (SET_NAME_LABEL_KEY, lws.name().to_string()),
+        (GROUP_INDEX_LABEL_KEY, group_index),
+    ];
+    headless_service(
+        lws,
+        leader_pod.metadata.name.clone().unwrap_or_default(),
+        selector.into_iter().collect(),
+        pod_owner_reference(leader_pod),
+    )
+}
+
+fn headless_service(
+    lws: &LeaderWorkerSet,
+    name: String,
+    selector: BTreeMap<&str, String>,
+    owner: OwnerReference,
+) -> Service {
+    Service {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(lws.namespace().to_string()),
+            labels: Some(to_owned_map([(SET_NAME_LABEL_KEY, lws.name().to_string())])),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            cluster_ip: Some(CLUSTER_IP_NONE.to_string()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(to_owned_map(selector)),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// Pod-template annotations both StatefulSets carry: the size, the exclusive topologies (when
+/// the LWS annotation is non-empty) and, with a subgroup policy, its type and size.
+fn group_pod_annotations(lws: &LeaderWorkerSet) -> BTreeMap<String, String> {
+    let lwt = &lws.spec.leader_worker_template;
+    let mut annotations = BTreeMap::new();
+    annotations.insert(SIZE_ANNOTATION_KEY.to_string(), lws.size().to_string());
+    let mut copy_if_set = |key: &str| {
+        if let Some(value) = lws.annotation(key).filter(|v| !v.is_empty()) {
+            annotations.insert(key.to_string(), value.to_string());
+        }
+    };
+    copy_if_set(EXCLUSIVE_KEY_ANNOTATION_KEY);
+    if let Some(policy) = &lwt.sub_group_policy {
+        copy_if_set(SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY);
+        if let Some(policy_type) = policy.sub_group_policy_type {
+            annotations.insert(
+                SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY.to_string(),
+                policy_type.as_str().to_string(),
+            );
+        }
+        if let Some(size) = policy.sub_group_size {
+            annotations.insert(SUB_GROUP_SIZE_ANNOTATION_KEY.to_string(), size.to_string());
+        }
+    }
+    annotations
+}
+
+/// The claim templates of both StatefulSets: name, accessModes, storageClassName, volumeMode and
+/// resources only (upstream `GetPVCApplyConfiguration`); other claim metadata is dropped.
+fn claim_templates(lws: &LeaderWorkerSet) -> Option<Vec<PersistentVolumeClaim>> {
+    let claims = lws
+        .spec
+        .leader_worker_template
+        .volume_claim_templates
+        .as_ref()?;
+    if claims.is_empty() {
+        return None;
+    }
+    let claims = claims
+        .iter()
+        .map(|claim| {
+            let spec = claim.spec.clone().unwrap_or_default();
+            PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: claim.metadata.name.clone(),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: spec.access_modes,
+                    storage_class_name: spec.storage_class_name,
+                    volume_mode: spec.volume_mode,
+                    resources: spec.resources.map(|r| VolumeResourceRequirements {
+                        limits: r.limits,
+                        requests: r.requests,
+                    }),
+                    ..PersistentVolumeClaimSpec::default()
+                }),
+                status: None,
+            }
+        })
+        .collect();
+    Some(claims)
+}
+
+/// The controller reference to the LeaderWorkerSet (`SetControllerReference`).
+fn lws_owner_reference(lws: &LeaderWorkerSet) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.to_string(),
+        kind: KIND.to_string(),
+        name: lws.name().to_string(),
+        uid: lws.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The controller reference to a leader pod.
+fn pod_owner_reference(pod: &Pod) -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".to_string(),
+        kind: "Pod".to_string(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn pod_namespace(pod: &Pod, lws: &LeaderWorkerSet) -> String {
+    pod.metadata
+        .namespace
+        .clone()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| lws.namespace().to_string())
+}
+
+/// Merges `entries` into `map`, the entries winning (apply configurations' `WithLabels`).
+fn merge<K: ToString>(
+    map: &mut Option<BTreeMap<String, String>>,
+    entries: impl IntoIterator<Item = (K, String)>,
+) {
+    let map = map.get_or_insert_with(BTreeMap::new);
+    for (key, value) in entries {
+        map.insert(key.to_string(), value);
+    }
+}
+
+fn to_owned_map<K: ToString>(
+    entries: impl IntoIterator<Item = (K, String)>,
+) -> BTreeMap<String, String> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn match_labels<K: ToString>(entries: impl IntoIterator<Item = (K, String)>) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(to_owned_map(entries)),
+        match_expressions: None,
+    }
 }
