@@ -451,3 +451,524 @@ fn match_labels<K: ToString>(entries: impl IntoIterator<Item = (K, String)>) -> 
         match_expressions: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The apply-configuration shapes of upstream's `leaderworkerset_controller_test.go` and
+    //! `pod_controller_test.go`, and the metadata propagation tests of both.
+    use super::*;
+    use crate::api::{RollingUpdateConfiguration, SubGroupPolicy, SubGroupPolicyType};
+    use crate::expand::fixtures::{defaulted, sample};
+    use crate::labels::TPU_RESOURCE_NAME;
+    use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    fn map(kv: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+        Some(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// upstream's `test-sample`: 1 group of 1, worker template only.
+    fn test_sample() -> LeaderWorkerSet {
+        defaulted(
+            r#"
+apiVersion: leaderworkerset.x-k8s.io/v1
+kind: LeaderWorkerSet
+metadata: {name: test-sample, namespace: default, uid: uid-1}
+spec:
+  leaderWorkerTemplate:
+    workerTemplate:
+      spec:
+        containers: [{name: leader, image: nginx:1.14.2}]
+"#,
+        )
+    }
+
+    fn template_meta(sts: &StatefulSet) -> ObjectMeta {
+        sts.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .clone()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn leader_statefulset_shape() {
+        let lws = test_sample();
+        let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+        assert_eq!(sts.metadata.name.as_deref(), Some("test-sample"));
+        assert_eq!(sts.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            sts.metadata.labels,
+            map(&[(SET_NAME_LABEL_KEY, "test-sample"), (REVISION_KEY, "rev")])
+        );
+        assert_eq!(
+            sts.metadata.annotations,
+            map(&[(REPLICAS_ANNOTATION_KEY, "1")])
+        );
+        assert_eq!(
+            sts.metadata.owner_references,
+            Some(vec![OwnerReference {
+                api_version: API_VERSION.into(),
+                kind: KIND.into(),
+                name: "test-sample".into(),
+                uid: "uid-1".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }])
+        );
+        let spec = sts.spec.as_ref().unwrap();
+        assert_eq!(spec.service_name.as_deref(), Some("test-sample"));
+        assert_eq!(spec.replicas, Some(1));
+        assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+        assert_eq!(
+            spec.update_strategy,
+            Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateStatefulSetStrategy {
+                    partition: Some(0),
+                    max_unavailable: Some(IntOrString::Int(1)),
+                }),
+            })
+        );
+        assert_eq!(
+            spec.selector.match_labels,
+            map(&[
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (WORKER_INDEX_LABEL_KEY, "0")
+            ])
+        );
+        let meta = template_meta(&sts);
+        assert_eq!(
+            meta.labels,
+            map(&[
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (WORKER_INDEX_LABEL_KEY, "0"),
+                (REVISION_KEY, "rev"),
+            ])
+        );
+        assert_eq!(meta.annotations, map(&[(SIZE_ANNOTATION_KEY, "1")]));
+        assert!(spec.ordinals.is_none());
+        assert!(spec.volume_claim_templates.is_none());
+        let containers = &spec.template.spec.as_ref().unwrap().containers;
+        assert_eq!(containers[0].name, "leader");
+    }
+
+    #[test]
+    fn leader_statefulset_uses_leader_template_and_partition() {
+        let mut lws = test_sample();
+        let mut leader = lws.spec.leader_worker_template.worker_template.clone();
+        leader.spec.as_mut().unwrap().containers[0].name = "boss".into();
+        leader.metadata = Some(ObjectMeta {
+            labels: map(&[("role", "leader"), (WORKER_INDEX_LABEL_KEY, "9")]),
+            annotations: map(&[("a", "b")]),
+            ..Default::default()
+        });
+        lws.spec.leader_worker_template.leader_template = Some(leader);
+        lws.spec.leader_worker_template.size = Some(3);
+        let sts = build_leader_statefulset(&lws, "rev", 2, 4);
+        let spec = sts.spec.as_ref().unwrap();
+        assert_eq!(
+            spec.template.spec.as_ref().unwrap().containers[0].name,
+            "boss"
+        );
+        assert_eq!(spec.replicas, Some(4));
+        let rolling = spec
+            .update_strategy
+            .as_ref()
+            .unwrap()
+            .rolling_update
+            .as_ref()
+            .unwrap();
+        assert_eq!(rolling.partition, Some(2));
+        let meta = template_meta(&sts);
+        // The controller's labels win over the user's.
+        assert_eq!(
+            meta.labels,
+            map(&[
+                ("role", "leader"),
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (WORKER_INDEX_LABEL_KEY, "0"),
+                (REVISION_KEY, "rev"),
+            ])
+        );
+        assert_eq!(
+            meta.annotations,
+            map(&[("a", "b"), (SIZE_ANNOTATION_KEY, "3")])
+        );
+    }
+
+    #[test]
+    fn leader_statefulset_template_annotations_for_placement_subgroups_and_subdomain() {
+        let mut lws = test_sample();
+        lws.metadata.annotations = map(&[
+            (EXCLUSIVE_KEY_ANNOTATION_KEY, "topology.kubernetes.io/zone"),
+            (SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, "rack"),
+        ]);
+        lws.spec.leader_worker_template.size = Some(4);
+        lws.spec.leader_worker_template.sub_group_policy = Some(SubGroupPolicy {
+            sub_group_policy_type: Some(SubGroupPolicyType::LeaderWorker),
+            sub_group_size: Some(2),
+        });
+        lws.spec.network_config = Some(crate::api::NetworkConfig {
+            subdomain_policy: Some(SubdomainPolicy::UniquePerReplica),
+        });
+        let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+        assert_eq!(
+            template_meta(&sts).annotations,
+            map(&[
+                (SIZE_ANNOTATION_KEY, "4"),
+                (EXCLUSIVE_KEY_ANNOTATION_KEY, "topology.kubernetes.io/zone"),
+                (SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, "rack"),
+                (SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, "LeaderWorker"),
+                (SUB_GROUP_SIZE_ANNOTATION_KEY, "2"),
+                (SUBDOMAIN_POLICY_ANNOTATION_KEY, "UniquePerReplica"),
+            ])
+        );
+        // The Service name stays <lws> under UniquePerReplica.
+        assert_eq!(
+            sts.spec.as_ref().unwrap().service_name.as_deref(),
+            Some("test-sample")
+        );
+    }
+
+    #[test]
+    fn subgroup_exclusive_topology_needs_a_subgroup_policy() {
+        let mut lws = test_sample();
+        lws.metadata.annotations = map(&[
+            (SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, "rack"),
+            (EXCLUSIVE_KEY_ANNOTATION_KEY, ""),
+        ]);
+        let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+        assert_eq!(
+            template_meta(&sts).annotations,
+            map(&[(SIZE_ANNOTATION_KEY, "1")])
+        );
+    }
+
+    #[test]
+    fn lws_metadata_propagates_to_the_leader_statefulset() {
+        let mut lws = test_sample();
+        lws.metadata.labels = map(&[("team", "a"), (SET_NAME_LABEL_KEY, "spoofed")]);
+        lws.metadata.annotations = map(&[("note", "b"), (REPLICAS_ANNOTATION_KEY, "99")]);
+        let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+        assert_eq!(
+            sts.metadata.labels,
+            map(&[
+                ("team", "a"),
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (REVISION_KEY, "rev"),
+            ])
+        );
+        assert_eq!(
+            sts.metadata.annotations,
+            map(&[("note", "b"), (REPLICAS_ANNOTATION_KEY, "1")])
+        );
+        // Pods do not get the LWS's own labels.
+        assert!(!template_meta(&sts).labels.unwrap().contains_key("team"));
+    }
+
+    fn with_rollout(
+        max_unavailable: IntOrString,
+        max_surge: IntOrString,
+        replicas: i32,
+    ) -> LeaderWorkerSet {
+        let mut lws = test_sample();
+        lws.spec.replicas = Some(replicas);
+        lws.spec
+            .rollout_strategy
+            .as_mut()
+            .unwrap()
+            .rolling_update_configuration = Some(RollingUpdateConfiguration {
+            partition: Some(0),
+            max_unavailable: Some(max_unavailable),
+            max_surge: Some(max_surge),
+        });
+        lws
+    }
+
+    #[test]
+    fn leader_max_unavailable_adds_capped_surge_with_floor_one() {
+        use IntOrString::{Int, String as Percent};
+        let cases = [
+            (Int(1), Int(0), 4, 1),
+            (Int(2), Int(1), 4, 3),
+            (Percent("50%".into()), Percent("25%".into()), 3, 2),
+            (Int(0), Int(0), 3, 1),
+            (Int(1), Int(10), 2, 3),
+            (Int(0), Int(1), 4, 1),
+            (Percent("10%".into()), Int(0), 4, 1),
+        ];
+        for (unavailable, surge, replicas, want) in cases {
+            let lws = with_rollout(unavailable.clone(), surge.clone(), replicas);
+            assert_eq!(
+                leader_max_unavailable(&lws),
+                want,
+                "{unavailable:?} {surge:?} {replicas}"
+            );
+        }
+    }
+
+    #[test]
+    fn claim_templates_keep_only_the_claim_shape() {
+        let mut lws = defaulted(include_str!(
+            "../../examples/lws-volume-claim-templates.yaml"
+        ));
+        let claims = lws
+            .spec
+            .leader_worker_template
+            .volume_claim_templates
+            .as_mut()
+            .unwrap();
+        claims[0].metadata.labels = map(&[("dropped", "yes")]);
+        claims[0].spec.as_mut().unwrap().volume_name = Some("pv-1".into());
+        let sts = build_leader_statefulset(&lws, "rev", 0, 2);
+        let spec = sts.spec.as_ref().unwrap();
+        let claims = spec.volume_claim_templates.as_ref().unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(
+            claims[0].metadata,
+            ObjectMeta {
+                name: Some("persistent-storage".into()),
+                ..Default::default()
+            }
+        );
+        let claim_spec = claims[0].spec.as_ref().unwrap();
+        assert_eq!(claim_spec.access_modes, Some(vec!["ReadWriteOnce".into()]));
+        assert_eq!(claim_spec.volume_name, None);
+        assert_eq!(
+            claim_spec.resources.as_ref().unwrap().requests,
+            Some(BTreeMap::from([(
+                "storage".into(),
+                Quantity("10Gi".into())
+            )]))
+        );
+        let retention = spec
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .unwrap();
+        assert_eq!(retention.when_deleted.as_deref(), Some("Delete"));
+        assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
+    }
+
+    fn leader_pod(lws: &LeaderWorkerSet, group: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(format!("{}-{group}", lws.name())),
+                namespace: Some("default".into()),
+                uid: Some("pod-uid".into()),
+                labels: map(&[
+                    (SET_NAME_LABEL_KEY, lws.name()),
+                    (WORKER_INDEX_LABEL_KEY, "0"),
+                    (GROUP_INDEX_LABEL_KEY, group),
+                    (GROUP_UNIQUE_HASH_LABEL_KEY, "group-key"),
+                    (REVISION_KEY, "leader-rev"),
+                ]),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "leader".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn worker_statefulset_shape() {
+        let mut lws = test_sample();
+        lws.spec.leader_worker_template.size = Some(3);
+        let leader = leader_pod(&lws, "1");
+        let sts = build_worker_statefulset(&lws, &leader).unwrap();
+        assert_eq!(sts.metadata.name.as_deref(), Some("test-sample-1"));
+        assert_eq!(sts.metadata.namespace.as_deref(), Some("default"));
+        let group_labels = map(&[
+            (GROUP_INDEX_LABEL_KEY, "1"),
+            (SET_NAME_LABEL_KEY, "test-sample"),
+            (GROUP_UNIQUE_HASH_LABEL_KEY, "group-key"),
+            (REVISION_KEY, "leader-rev"),
+        ]);
+        assert_eq!(sts.metadata.labels, group_labels);
+        assert_eq!(sts.metadata.annotations, None);
+        assert_eq!(
+            sts.metadata.owner_references,
+            Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                name: "test-sample-1".into(),
+                uid: "pod-uid".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }])
+        );
+        let spec = sts.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(2));
+        assert_eq!(spec.ordinals, Some(StatefulSetOrdinals { start: Some(1) }));
+        assert_eq!(spec.service_name.as_deref(), Some("test-sample"));
+        assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+        assert!(spec.update_strategy.is_none());
+        assert_eq!(
+            spec.selector.match_labels,
+            map(&[
+                (GROUP_INDEX_LABEL_KEY, "1"),
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (GROUP_UNIQUE_HASH_LABEL_KEY, "group-key"),
+            ])
+        );
+        let meta = template_meta(&sts);
+        assert_eq!(meta.labels, group_labels);
+        assert_eq!(
+            meta.annotations,
+            map(&[
+                (SIZE_ANNOTATION_KEY, "3"),
+                (LEADER_POD_NAME_ANNOTATION_KEY, "test-sample-1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn no_worker_statefulset_for_size_one() {
+        let lws = test_sample();
+        assert!(build_worker_statefulset(&lws, &leader_pod(&lws, "0")).is_none());
+    }
+
+    #[test]
+    fn worker_statefulset_under_unique_per_replica_uses_the_leader_as_service() {
+        let mut lws = defaulted(include_str!("../../examples/lws-unique-per-replica.yaml"));
+        lws.metadata.annotations = map(&[("note", "b"), (EXCLUSIVE_KEY_ANNOTATION_KEY, "rack")]);
+        lws.metadata.labels = map(&[("team", "a")]);
+        let leader = leader_pod(&lws, "0");
+        let sts = build_worker_statefulset(&lws, &leader).unwrap();
+        let spec = sts.spec.as_ref().unwrap();
+        assert_eq!(
+            spec.service_name.as_deref(),
+            Some("leaderworkerset-unique-0")
+        );
+        // LWS metadata propagates as-is (no replicas annotation on the worker StatefulSet).
+        assert_eq!(sts.metadata.annotations, lws.metadata.annotations);
+        assert_eq!(
+            sts.metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .get("team")
+                .map(String::as_str),
+            Some("a")
+        );
+        let annotations = template_meta(&sts).annotations.unwrap();
+        assert_eq!(
+            annotations
+                .get(EXCLUSIVE_KEY_ANNOTATION_KEY)
+                .map(String::as_str),
+            Some("rack")
+        );
+        assert!(!annotations.contains_key(SUBDOMAIN_POLICY_ANNOTATION_KEY));
+    }
+
+    #[test]
+    fn worker_statefulset_marks_tpu_leaders_and_subgroups() {
+        let mut lws = defaulted(include_str!("../../examples/lws-subgroup.yaml"));
+        let mut leader = leader_pod(&lws, "0");
+        leader.spec.as_mut().unwrap().containers[0].resources = Some(ResourceRequirements {
+            limits: Some(BTreeMap::from([(
+                TPU_RESOURCE_NAME.into(),
+                Quantity("4".into()),
+            )])),
+            ..Default::default()
+        });
+        let annotations = template_meta(&build_worker_statefulset(&lws, &leader).unwrap())
+            .annotations
+            .unwrap();
+        assert_eq!(
+            annotations,
+            map(&[
+                (SIZE_ANNOTATION_KEY, "4"),
+                (LEADER_POD_NAME_ANNOTATION_KEY, "leaderworkerset-subgroup-0"),
+                (LEADER_REQUESTS_TPUS_ANNOTATION_KEY, "true"),
+                (SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, "rack"),
+                (SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, "LeaderWorker"),
+                (SUB_GROUP_SIZE_ANNOTATION_KEY, "2"),
+            ])
+            .unwrap()
+        );
+        lws.spec.leader_worker_template.size = Some(1);
+        assert!(build_worker_statefulset(&lws, &leader).is_none());
+    }
+
+    #[test]
+    fn pinning_workers_merges_into_the_node_selector() {
+        let mut lws = test_sample();
+        lws.spec.leader_worker_template.size = Some(2);
+        lws.spec
+            .leader_worker_template
+            .worker_template
+            .spec
+            .as_mut()
+            .unwrap()
+            .node_selector = map(&[("disk", "ssd")]);
+        let mut sts = build_worker_statefulset(&lws, &leader_pod(&lws, "0")).unwrap();
+        pin_workers_to_topology(&mut sts, "rack", "r1");
+        assert_eq!(
+            sts.spec.unwrap().template.spec.unwrap().node_selector,
+            map(&[("disk", "ssd"), ("rack", "r1")])
+        );
+    }
+
+    #[test]
+    fn shared_and_replica_services() {
+        let lws = sample();
+        let shared = build_shared_service(&lws);
+        assert_eq!(
+            shared.metadata.name.as_deref(),
+            Some("leaderworkerset-sample")
+        );
+        assert_eq!(shared.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            shared.metadata.labels,
+            map(&[(SET_NAME_LABEL_KEY, "leaderworkerset-sample")])
+        );
+        let owner = &shared.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            (KIND, "leaderworkerset-sample")
+        );
+        assert_eq!(
+            (owner.controller, owner.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+        let spec = shared.spec.as_ref().unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(spec.publish_not_ready_addresses, Some(true));
+        assert!(spec.ports.is_none());
+        assert_eq!(
+            spec.selector,
+            map(&[(SET_NAME_LABEL_KEY, "leaderworkerset-sample")])
+        );
+
+        let replica = build_replica_service(&lws, &leader_pod(&lws, "2"));
+        assert_eq!(
+            replica.metadata.name.as_deref(),
+            Some("leaderworkerset-sample-2")
+        );
+        let owner = &replica.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("Pod", "leaderworkerset-sample-2")
+        );
+        assert_eq!(
+            replica.spec.as_ref().unwrap().selector,
+            map(&[
+                (SET_NAME_LABEL_KEY, "leaderworkerset-sample"),
+                (GROUP_INDEX_LABEL_KEY, "2")
+            ])
+        );
+    }
+}
