@@ -213,3 +213,285 @@ pub(crate) mod fixtures {
         defaulted(include_str!("../../examples/lws.yaml"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{defaulted, sample};
+    use super::*;
+    use crate::keys::{group_key, subgroup_key};
+    use crate::labels::{
+        EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
+        LWS_LEADER_ADDRESS, REVISION_KEY, SUB_GROUP_INDEX_LABEL_KEY,
+        SUB_GROUP_UNIQUE_HASH_LABEL_KEY, WORKER_INDEX_LABEL_KEY,
+    };
+
+    fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+        objects.iter().filter(|o| o["kind"] == kind).collect()
+    }
+
+    fn name(object: &Value) -> &str {
+        object["metadata"]["name"].as_str().unwrap_or("")
+    }
+
+    fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+        object["metadata"]["labels"][key].as_str()
+    }
+
+    fn env<'a>(pod: &'a Value, var: &str) -> Option<&'a str> {
+        pod["spec"]["containers"][0]["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == var)?["value"]
+            .as_str()
+    }
+
+    #[test]
+    fn seed_sample_gives_the_seed_pod_listing() {
+        let objects = expand(&sample());
+        let pods: Vec<&str> = of_kind(&objects, "Pod").into_iter().map(name).collect();
+        assert_eq!(
+            pods,
+            [
+                "leaderworkerset-sample-0",
+                "leaderworkerset-sample-0-1",
+                "leaderworkerset-sample-0-2",
+                "leaderworkerset-sample-0-3",
+                "leaderworkerset-sample-1",
+                "leaderworkerset-sample-1-1",
+                "leaderworkerset-sample-1-2",
+                "leaderworkerset-sample-1-3",
+                "leaderworkerset-sample-2",
+                "leaderworkerset-sample-2-1",
+                "leaderworkerset-sample-2-2",
+                "leaderworkerset-sample-2-3",
+            ]
+        );
+        let order: Vec<(&str, &str)> = objects
+            .iter()
+            .take(5)
+            .map(|o| (o["kind"].as_str().unwrap(), name(o)))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("StatefulSet", "leaderworkerset-sample"),
+                ("Service", "leaderworkerset-sample"),
+                ("StatefulSet", "leaderworkerset-sample-0"),
+                ("StatefulSet", "leaderworkerset-sample-1"),
+                ("StatefulSet", "leaderworkerset-sample-2"),
+            ]
+        );
+        assert_eq!(objects.len(), 5 + 12);
+        for object in &objects {
+            assert!(object["apiVersion"].is_string() && object["kind"].is_string());
+            assert!(object.get("status").is_none());
+            assert!(object["metadata"].get("uid").is_none());
+            for owner in object["metadata"]["ownerReferences"].as_array().unwrap() {
+                assert!(owner.get("uid").is_none(), "{owner}");
+            }
+        }
+    }
+
+    #[test]
+    fn pods_carry_what_the_statefulset_controller_and_webhook_add() {
+        let lws = sample();
+        let key = crate::revision::revision_key(&lws);
+        let objects = expand(&lws);
+        let pods = of_kind(&objects, "Pod");
+        for pod in pods
+            .iter()
+            .filter(|p| label(p, GROUP_INDEX_LABEL_KEY) == Some("1"))
+        {
+            assert_eq!(
+                env(pod, LWS_LEADER_ADDRESS),
+                Some("leaderworkerset-sample-1.leaderworkerset-sample.default")
+            );
+            assert_eq!(
+                label(pod, GROUP_UNIQUE_HASH_LABEL_KEY),
+                Some(group_key("default", "leaderworkerset-sample-1").as_str())
+            );
+            assert_eq!(label(pod, REVISION_KEY), Some(key.as_str()));
+            assert_eq!(pod["spec"]["hostname"], pod["metadata"]["name"]);
+            assert_eq!(pod["spec"]["subdomain"], "leaderworkerset-sample");
+        }
+        let worker = pods
+            .iter()
+            .find(|p| name(p) == "leaderworkerset-sample-1-2")
+            .unwrap();
+        assert_eq!(label(worker, WORKER_INDEX_LABEL_KEY), Some("2"));
+        assert_eq!(
+            label(worker, STATEFULSET_POD_NAME_LABEL_KEY),
+            Some("leaderworkerset-sample-1-2")
+        );
+        assert_eq!(label(worker, POD_INDEX_LABEL_KEY), Some("2"));
+        assert_eq!(label(worker, "controller-revision-hash"), None);
+        assert_eq!(worker["metadata"]["namespace"], "default");
+        let owner = &worker["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "StatefulSet");
+        assert_eq!(owner["name"], "leaderworkerset-sample-1");
+        assert_eq!(owner["controller"], true);
+        assert_eq!(worker["spec"]["nodeName"], Value::Null);
+    }
+
+    #[test]
+    fn unique_per_replica_gives_a_service_and_subdomain_per_group() {
+        let objects = expand(&defaulted(include_str!(
+            "../../examples/lws-unique-per-replica.yaml"
+        )));
+        let services: Vec<&str> = of_kind(&objects, "Service").into_iter().map(name).collect();
+        assert_eq!(
+            services,
+            ["leaderworkerset-unique-0", "leaderworkerset-unique-1"]
+        );
+        for pod in of_kind(&objects, "Pod") {
+            let group = label(pod, GROUP_INDEX_LABEL_KEY).unwrap();
+            let subdomain = format!("leaderworkerset-unique-{group}");
+            assert_eq!(pod["spec"]["subdomain"], subdomain.as_str());
+            assert_eq!(
+                env(pod, LWS_LEADER_ADDRESS),
+                Some(format!("leaderworkerset-unique-{group}.{subdomain}.default").as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn subgroup_example_labels() {
+        let objects = expand(&defaulted(include_str!("../../examples/lws-subgroup.yaml")));
+        let pods = of_kind(&objects, "Pod");
+        let subgroups: Vec<(&str, Option<&str>)> = pods
+            .iter()
+            .filter(|p| label(p, GROUP_INDEX_LABEL_KEY) == Some("0"))
+            .map(|p| (name(p), label(p, SUB_GROUP_INDEX_LABEL_KEY)))
+            .collect();
+        // size 4, subgroup size 2: {leader, worker 1} and {worker 2, worker 3}.
+        assert_eq!(
+            subgroups,
+            [
+                ("leaderworkerset-subgroup-0", Some("0")),
+                ("leaderworkerset-subgroup-0-1", Some("0")),
+                ("leaderworkerset-subgroup-0-2", Some("1")),
+                ("leaderworkerset-subgroup-0-3", Some("1")),
+            ]
+        );
+        let worker = pods
+            .iter()
+            .find(|p| name(p) == "leaderworkerset-subgroup-0-3")
+            .unwrap();
+        assert_eq!(
+            label(worker, SUB_GROUP_UNIQUE_HASH_LABEL_KEY),
+            Some(subgroup_key("leaderworkerset-subgroup-0", 1).as_str())
+        );
+        // Subgroup-exclusive placement reaches leaders and workers.
+        for pod in &pods {
+            let terms = &pod["spec"]["affinity"]["podAffinity"]
+                ["requiredDuringSchedulingIgnoredDuringExecution"];
+            assert_eq!(terms[0]["topologyKey"], "rack", "{}", name(pod));
+        }
+    }
+
+    #[test]
+    fn exclusive_example_puts_affinity_on_leaders_only() {
+        let lws = defaulted(include_str!("../../examples/lws-exclusive-placement.yaml"));
+        assert!(lws.annotation(EXCLUSIVE_KEY_ANNOTATION_KEY).is_some());
+        let objects = expand(&lws);
+        for pod in of_kind(&objects, "Pod") {
+            let affinity = &pod["spec"]["affinity"];
+            if label(pod, WORKER_INDEX_LABEL_KEY) == Some("0") {
+                let key = label(pod, GROUP_UNIQUE_HASH_LABEL_KEY).unwrap();
+                let term =
+                    &affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+                assert_eq!(term["topologyKey"], "rack");
+                assert_eq!(
+                    term["labelSelector"]["matchExpressions"][0]["values"][0],
+                    key
+                );
+                let anti = &affinity["podAntiAffinity"]
+                    ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+                assert_eq!(
+                    anti["labelSelector"]["matchExpressions"][2]["values"][0],
+                    "leaderworkerset-exclusive"
+                );
+            } else {
+                assert!(affinity.is_null(), "{}", name(pod));
+                assert!(pod["spec"]["nodeSelector"].is_null());
+            }
+        }
+    }
+
+    #[test]
+    fn size_one_has_no_worker_statefulsets() {
+        let mut lws = sample();
+        lws.spec.leader_worker_template.size = Some(1);
+        let objects = expand(&lws);
+        let sets: Vec<&str> = of_kind(&objects, "StatefulSet")
+            .into_iter()
+            .map(name)
+            .collect();
+        assert_eq!(sets, ["leaderworkerset-sample"]);
+        assert_eq!(of_kind(&objects, "Pod").len(), 3);
+    }
+
+    #[test]
+    fn claim_volumes_are_per_pod() {
+        let objects = expand(&defaulted(include_str!(
+            "../../examples/lws-volume-claim-templates.yaml"
+        )));
+        let pod = objects
+            .iter()
+            .find(|o| name(o) == "leaderworkerset-vct-1-1")
+            .unwrap();
+        assert_eq!(
+            pod["spec"]["volumes"],
+            serde_json::json!([{
+                "name": "persistent-storage",
+                "persistentVolumeClaim": {"claimName": "persistent-storage-leaderworkerset-vct-1-1"}
+            }])
+        );
+    }
+
+    #[test]
+    fn expansion_is_deterministic() {
+        let lws = sample();
+        let first = serde_json::to_vec(&expand(&lws)).unwrap();
+        let second = serde_json::to_vec(&expand(&lws.clone())).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn refused_pods_are_left_out_or_reported() {
+        use crate::labels::TPU_RESOURCE_NAME;
+        // A LeaderExcluded leader that requests TPUs has no subgroup index: upstream's webhook
+        // refuses it, so its group never exists.
+        let mut lws = defaulted(include_str!("../../examples/lws-subgroup.yaml"));
+        lws.spec.leader_worker_template.size = Some(5);
+        lws.spec
+            .leader_worker_template
+            .sub_group_policy
+            .as_mut()
+            .unwrap()
+            .sub_group_policy_type = Some(crate::api::SubGroupPolicyType::LeaderExcluded);
+        let container = &mut lws
+            .spec
+            .leader_worker_template
+            .worker_template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers[0];
+        container
+            .resources
+            .get_or_insert_with(Default::default)
+            .limits = Some(
+            [(
+                TPU_RESOURCE_NAME.to_string(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("4".into()),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(of_kind(&expand(&lws), "Pod").len(), 0);
+        let error = try_expand(&lws).unwrap_err();
+        assert_eq!(error.pod, "leaderworkerset-subgroup-0");
+        assert!(try_expand(&sample()).is_ok());
+    }
+}
