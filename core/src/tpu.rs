@@ -742,7 +742,8 @@ mod tests {
 
     #[test]
     fn subgroup_parse_errors() {
-        let cases: [(&[(&str, &str)], &[(&str, &str)], &str); 4] = [
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs, Pairs, &str); 4] = [
             (&[], &[(SUB_GROUP_SIZE_ANNOTATION_KEY, "invalid")], "x"),
             (
                 &[(SUB_GROUP_INDEX_LABEL_KEY, "invalid")],
