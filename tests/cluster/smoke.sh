@@ -120,11 +120,15 @@ kc delete statefulset -n "$NS" spread --wait=false >/dev/null
 no_pods() { [ "$(kc get pods -n "$NS" -l app=spread -o name | wc -l)" -eq 0 ]; }
 check "deleting the StatefulSet removes its pods (GC + kwok pod-delete)" wait_for 60 no_pods
 
-# --- 5. MaxUnavailableStatefulSet at its default (on since 1.35) -------------------------------
-feature_on() {
-  kc get --raw /metrics | grep -q '^kubernetes_feature_enabled{name="MaxUnavailableStatefulSet",stage="[A-Z]*"} 1$'
+# --- 5. MaxUnavailableStatefulSet as configured (1.36: beta, off unless CLUSTER_FEATURE_GATES) -----
+expect=0
+case ",$(sed -n 's/^CLUSTER_FEATURE_GATES=//p' "$RUN/env")," in *,MaxUnavailableStatefulSet=true,*) expect=1 ;; esac
+feature_as_configured() {
+  local m
+  m="$(kc get --raw /metrics)"  # not piped into grep -q: an early exit would SIGPIPE kubectl
+  grep -q "^kubernetes_feature_enabled{name=\"MaxUnavailableStatefulSet\",stage=\"[A-Z]*\"} $expect\$" <<<"$m"
 }
-check "MaxUnavailableStatefulSet feature enabled" feature_on
+check "MaxUnavailableStatefulSet enabled=$expect as configured" feature_as_configured
 
 # --- 6. admission webhook by URL -----------------------------------------------------------------
 (
@@ -144,7 +148,7 @@ class H(http.server.BaseHTTPRequestHandler):
         with open(log, "a") as f:
             f.write(json.dumps(review) + "\n")
         body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                           "response": {"uid": review["request"]["uid"], "allowed": True}}).encode()
+                           "response": {"uid": review.get("request", {}).get("uid", ""), "allowed": True}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -9,6 +9,10 @@ set -euo pipefail
 
 RACKS="${CLUSTER_RACKS:-4}"
 NODES_PER_RACK="${CLUSTER_NODES_PER_RACK:-4}"
+# Extra --feature-gates for kube-apiserver, -controller-manager and -scheduler, e.g.
+# CLUSTER_FEATURE_GATES=MaxUnavailableStatefulSet=true. Empty keeps 1.36's defaults (where
+# MaxUnavailableStatefulSet is beta but OFF by default: k8s.io/kubernetes pkg/features).
+FEATURE_GATES="${CLUSTER_FEATURE_GATES:-}"
 
 # --- already running? -------------------------------------------------------------------------
 if [ -s "$RUN/pids" ]; then
@@ -72,6 +76,14 @@ EOF
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
     -out admin.crt -extfile client.ext 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null
+  # Front-proxy (request-header) CA: without it KCM and the scheduler keep logging a missing
+  # requestheader CA bundle, and aggregated APIs could not authenticate the apiserver.
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout front-proxy-ca.key -out front-proxy-ca.crt \
+    -days 3650 -subj "/CN=lws-test-front-proxy-ca" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout front-proxy-client.key -out front-proxy-client.csr \
+    -subj "/CN=front-proxy-client" 2>/dev/null
+  openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key \
+    -CAcreateserial -days 3650 -out front-proxy-client.crt -extfile client.ext 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 )
 
@@ -129,10 +141,15 @@ start kube-apiserver "$KUBE_APISERVER" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
+  --requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$P/front-proxy-client.crt" --proxy-client-key-file="$P/front-proxy-client.key" \
   --authorization-mode=Node,RBAC \
   --enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
   --allow-privileged=true \
-  --profiling=false
+  --profiling=false \
+  ${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"}
 readyz() { curl -sf --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" \
   "https://127.0.0.1:$APISERVER_PORT/readyz"; }
 log "waiting for kube-apiserver on 127.0.0.1:$APISERVER_PORT"
@@ -147,10 +164,12 @@ start kube-controller-manager "$KUBE_CONTROLLER_MANAGER" --kubeconfig="$KC" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
   --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key" \
   --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
-  --kube-api-qps=100 --kube-api-burst=200
+  --kube-api-qps=100 --kube-api-burst=200 \
+  ${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"}
 start kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$KC" \
   --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
-  --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false
+  --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false \
+  ${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"}
 
 # --- kwok -----------------------------------------------------------------------------------------
 # v0.8 has no built-in stages: use the shipped "fast" set (nodes Ready at once with lease
@@ -227,6 +246,7 @@ LWS_CLUSTER_CA=$P/ca.crt
 LWS_CLUSTER_CA_KEY=$P/ca.key
 KUBECTL=$KUBECTL_BIN
 K8S_VERSION=$K8S_VERSION
+CLUSTER_FEATURE_GATES=$FEATURE_GATES
 EOF
 trap - EXIT
 log "cluster up: $(kc version -o json | jq -r .serverVersion.gitVersion), $((RACKS * NODES_PER_RACK)) nodes, apiserver https://127.0.0.1:$APISERVER_PORT"
