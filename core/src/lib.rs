@@ -20,6 +20,7 @@ pub mod labels;
 pub mod ops;
 pub mod pod;
 pub mod policy;
+pub mod reconcile;
 pub mod revision;
 pub mod tpu;
 pub mod validation;
