@@ -24,6 +24,7 @@ pub const PLURAL: &str = "leaderworkersets";
 
 /// A LeaderWorkerSet: `replicas` groups, each one leader and `size - 1` workers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaderWorkerSet {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -83,6 +84,7 @@ impl LeaderWorkerSet {
 
 /// `spec` of a LeaderWorkerSet.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaderWorkerSetSpec {
     /// Number of groups. CRD default 1, range 0..=1000000.
@@ -105,6 +107,7 @@ pub struct LeaderWorkerSetSpec {
 
 /// `spec.leaderWorkerTemplate`: what one group looks like.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaderWorkerTemplate {
     /// When absent, the worker template is used for the leader too.
@@ -133,6 +136,7 @@ pub struct LeaderWorkerTemplate {
 
 /// `spec.rolloutStrategy`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStrategy {
     /// Only `RollingUpdate` exists; the webhook fills it when empty.
@@ -149,6 +153,7 @@ pub struct RolloutStrategy {
 
 /// `spec.rolloutStrategy.rollingUpdateConfiguration`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RollingUpdateConfiguration {
     /// Groups with ordinal >= partition are updated. CRD default 0.
@@ -164,6 +169,7 @@ pub struct RollingUpdateConfiguration {
 
 /// `spec.leaderWorkerTemplate.subGroupPolicy`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SubGroupPolicy {
     /// JSON name `subGroupPolicyType`; CRD default `LeaderWorker`.
@@ -179,6 +185,7 @@ pub struct SubGroupPolicy {
 
 /// `spec.networkConfig`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkConfig {
     /// Required inside networkConfig by the CRD; the webhook defaults it to `Shared`.
@@ -192,6 +199,7 @@ pub struct NetworkConfig {
 
 /// `status` of a LeaderWorkerSet, written by the controller.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LeaderWorkerSetStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -210,6 +218,7 @@ pub struct LeaderWorkerSetStatus {
 
 /// `spec.startupPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum StartupPolicy {
     /// Create the worker StatefulSet as soon as the leader pod exists.
     LeaderCreated,
@@ -219,6 +228,7 @@ pub enum StartupPolicy {
 
 /// `spec.leaderWorkerTemplate.restartPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RestartPolicy {
     /// Recreate the whole group when any of its pods restarts.
     RecreateGroupOnPodRestart,
@@ -232,6 +242,7 @@ pub enum RestartPolicy {
 
 /// `spec.leaderWorkerTemplate.subGroupPolicy.subGroupPolicyType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum SubGroupPolicyType {
     /// The leader is a member of subgroup 0.
     LeaderWorker,
@@ -241,6 +252,7 @@ pub enum SubGroupPolicyType {
 
 /// `spec.networkConfig.subdomainPolicy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum SubdomainPolicy {
     /// One headless Service `<lws>` for all groups.
     Shared,
@@ -250,6 +262,7 @@ pub enum SubdomainPolicy {
 
 /// `spec.rolloutStrategy.type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RolloutStrategyType {
     RollingUpdate,
 }

@@ -9,6 +9,8 @@
 //! bytes out. The typed functions behind it are public for native callers and tests.
 
 pub mod api;
+#[cfg(feature = "schema")]
+pub mod crd;
 pub mod decode;
 pub mod defaults;
 pub mod expand;
