@@ -4,13 +4,159 @@
 //! `pkg/controllers/pod_controller.go` upstream (upstream-lws.md §4), joined into one pure
 //! function: the host observes (lists the objects in [`ReconcileInput`]), core decides
 //! ([`plan_reconcile`]), the host applies the [`ReconcilePlan`].
+//!
+//! # Expected flow (one call)
+//! 1. A LeaderWorkerSet or leader StatefulSet being deleted: nothing (GC), or requeue after 5s.
+//! 2. Revisions ([`revisions`]): the current key; revisions to create.
+//! 3. Rollout ([`rollout`]): partition and replicas; the leader StatefulSet to apply.
+//! 4. The shared headless Service, if missing.
+//! 5. Status ([`status`]); when the update is done, older revisions are deleted.
+//! 6. Group restarts ([`restart`]): leader pods to delete.
+//! 7. Per-group objects ([`workers`]): per-replica Services, PodGroups, worker StatefulSets.
+//!
+//! # Assumptions
+//! The input is one consistent snapshot; objects the plan creates are not in it yet, so a
+//! second call after applying the plan sees them and plans nothing new for them.
 
+pub mod events;
+pub mod observed;
+pub mod pod_group;
+pub mod restart;
+pub mod revisions;
+pub mod rollout;
+pub mod status;
 pub mod wire;
+pub mod workers;
+
+#[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod tests;
 
 pub use wire::{EventType, ObjectRef, PlannedEvent, ReconcileInput, ReconcilePlan};
 
+use crate::api::{LeaderWorkerSet, SubdomainPolicy};
+use crate::expand::to_json;
+use crate::group::{build_leader_statefulset, build_shared_service};
+use events::{normal, CREATE, GROUPS_PROGRESSING, GROUPS_UPDATING, UPDATE};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use observed::{is_deleting, Observed};
+
+/// Seconds to wait for a leader StatefulSet that is being deleted (upstream: 5s).
+pub const LEADER_STS_DELETING_REQUEUE_SECONDS: u64 = 5;
+
 /// Plans one reconcile of `input.lws`.
 pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
-    let _ = input;
-    ReconcilePlan::default()
+    let lws = &input.lws;
+    let mut plan = ReconcilePlan::default();
+    if is_deleting(&lws.metadata) {
+        plan.reasons.push("LeaderWorkerSet is being deleted".into());
+        return plan;
+    }
+    let leader_sts = input.leader_stateful_set.as_ref();
+    if leader_sts.is_some_and(|s| is_deleting(&s.metadata)) {
+        plan.reasons
+            .push("leader StatefulSet is being deleted".into());
+        plan.requeue_after_seconds = Some(LEADER_STS_DELETING_REQUEUE_SECONDS);
+        return plan;
+    }
+    let observed = Observed::new(input);
+
+    let revision = revisions::decide_revision(lws, leader_sts, &observed.revisions);
+    plan.create.extend(revision.create.iter().map(to_json));
+    plan.events.extend(revision.events);
+
+    let rollout =
+        rollout::rolling_update_parameters(lws, leader_sts, revision.updated, |sts_replicas| {
+            rollout::replica_states(
+                lws,
+                sts_replicas,
+                &revision.key,
+                &observed.leader_pods,
+                &observed.worker_sts,
+            )
+        });
+    plan.events.extend(rollout.events);
+    let desired = build_leader_statefulset(lws, &revision.key, rollout.partition, rollout.replicas);
+    plan.apply.push(to_json(&desired));
+    plan.events.extend(leader_statefulset_events(
+        lws,
+        leader_sts,
+        revision.updated,
+        rollout.partition,
+    ));
+
+    if lws.subdomain_policy() == SubdomainPolicy::Shared && !observed.services.contains(lws.name())
+    {
+        plan.create.push(to_json(&build_shared_service(lws)));
+    }
+
+    let counts = status::count_groups(
+        lws,
+        &revision.key,
+        &observed.leader_pods,
+        &observed.worker_sts,
+    );
+    let sts_status_replicas = leader_sts
+        .and_then(|s| s.status.as_ref())
+        .map_or(0, |s| s.replicas);
+    let status = status::compute_status(lws, sts_status_replicas, &counts, &input.now);
+    plan.status = status.status;
+    plan.events.extend(status.events);
+    if status.update_done {
+        plan.delete.extend(revisions::truncate_revisions(
+            lws,
+            &observed.revisions,
+            &revision.key,
+        ));
+    }
+
+    let restart = restart::decide_group_restarts(lws, &observed);
+    plan.delete.extend(restart.delete);
+    plan.events.extend(restart.events);
+
+    let groups = workers::plan_group_objects(
+        lws,
+        &observed,
+        input.scheduler_provider.as_deref(),
+        &restart.leaders_gone,
+    );
+    plan.create.extend(groups.create);
+    plan.events.extend(groups.events);
+    plan.reasons.extend(groups.reasons);
+    plan.requeue_after_seconds = groups.requeue_after_seconds;
+    plan
+}
+
+/// "Created leader statefulset" on creation; "Updating replica(s)" when a rollout step moves
+/// the partition (not on the pass that starts the rollout).
+fn leader_statefulset_events(
+    lws: &LeaderWorkerSet,
+    leader_sts: Option<&StatefulSet>,
+    lws_updated: bool,
+    partition: i32,
+) -> Vec<PlannedEvent> {
+    let Some(sts) = leader_sts else {
+        return vec![normal(
+            GROUPS_PROGRESSING,
+            CREATE,
+            format!("Created leader statefulset {}", lws.name()),
+        )];
+    };
+    let old = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.update_strategy.as_ref())
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|u| u.partition)
+        .unwrap_or(0);
+    if lws_updated || partition == old {
+        return Vec::new();
+    }
+    let note = if old - 1 == partition {
+        format!("Updating replica {partition}")
+    } else {
+        format!("Updating replicas {partition} to {} (inclusive)", old - 1)
+    };
+    vec![normal(GROUPS_UPDATING, UPDATE, note)]
 }
