@@ -19,6 +19,8 @@ RUN="${CLUSTER_RUN:-$REPO/.cluster}"
 
 # Built binaries, sources of wrapper modules and Go's caches: outside the repo, shared by runs and CI.
 LWS_CACHE="${LWS_CACHE:-$HOME/.cache/lws}"
+# Canonical (symlink-free) path: pid checks compare it with /proc/PID/exe.
+LWS_CACHE="$(mkdir -p "$LWS_CACHE" && cd "$LWS_CACHE" && pwd -P)"
 BIN="$LWS_CACHE/bin"
 export GOMODCACHE="${LWS_GOMODCACHE:-$LWS_CACHE/go/mod}"
 export GOCACHE="${LWS_GOCACHE:-$LWS_CACHE/go/build}"
@@ -52,12 +54,44 @@ free_port() {
   done
 }
 
-# True when the pid in file $1 names a live process.
+# True when pid $1 is a live process (a zombie does not count).
+pid_running() {
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# True when the pid in file $1 (first line) names a live process.
 pid_alive() {
   local f="$1" pid
   [ -s "$f" ] || return 1
   pid="$(head -n1 "$f")"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && pid_running "$pid"
+}
+
+# True when pid $1 is live and runs the executable $2 (a glob pattern is allowed). Guards
+# against a recycled pid (e.g. after a reboot) so we never signal somebody else's process.
+runs_exe() {
+  local real
+  pid_running "$1" || return 1
+  real="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+  real="${real% (deleted)}"  # the binary was rebuilt while it ran
+  # shellcheck disable=SC2053  # $2 is a pattern on purpose
+  [[ "$real" == $2 ]]
+}
+
+# Stop pid $2 (named $1) if it still runs executable $3: TERM, wait up to 10 s, then KILL.
+stop_pid() {
+  local name="$1" pid="$2" exe="$3" i
+  runs_exe "$pid" "$exe" || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_running "$pid" || return 0
+    sleep 0.1
+  done
+  log "$name (pid $pid) ignored TERM; killing"
+  kill -KILL "$pid" 2>/dev/null || true
 }
 
 # kubectl against the local cluster.

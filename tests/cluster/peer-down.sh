@@ -10,13 +10,7 @@ delete_crds=0
 [ "${1:-}" = "--delete-crds" ] && delete_crds=1
 
 if [ -s "$RUN/peer.pid" ]; then
-  pid="$(head -n1 "$RUN/peer.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping lws peer (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "peer ignored TERM; killing"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
+  stop_pid "lws peer" "$(head -n1 "$RUN/peer.pid")" "$BIN/lws-*/manager"
   rm -f "$RUN/peer.pid"
 else
   log "no peer pid recorded"

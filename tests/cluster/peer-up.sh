@@ -11,7 +11,7 @@ set -euo pipefail
 if pid_alive "$RUN/controller.pid"; then
   die "our controller runs (pid $(head -n1 "$RUN/controller.pid"), $RUN/controller.pid); stop it before peer-up"
 fi
-if pid_alive "$RUN/peer.pid"; then
+if [ -s "$RUN/peer.pid" ] && runs_exe "$(head -n1 "$RUN/peer.pid")" "$BIN/lws-*/manager"; then
   log "peer already running (pid $(head -n1 "$RUN/peer.pid"))"
   exit 0
 fi

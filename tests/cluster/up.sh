@@ -17,8 +17,8 @@ FEATURE_GATES="${CLUSTER_FEATURE_GATES:-}"
 # --- already running? -------------------------------------------------------------------------
 if [ -s "$RUN/pids" ]; then
   all_alive=1
-  while read -r name pid; do
-    kill -0 "$pid" 2>/dev/null || { all_alive=0; log "$name (pid $pid) is gone"; }
+  while read -r name pid exe; do
+    runs_exe "$pid" "$exe" || { all_alive=0; log "$name (pid $pid) is gone"; }
   done <"$RUN/pids"
   if [ "$all_alive" = 1 ]; then
     log "cluster already running; KUBECONFIG=$RUN/kubeconfig"
@@ -113,11 +113,11 @@ EOF
 chmod 600 "$RUN/kubeconfig"
 
 # Start one component detached from this shell (its own session, so a Ctrl-C on `make` does
-# not take it down) and record its pid. setsid execs in place here, so $! is the component.
+# not take it down) and record its pid and executable (down.sh checks both). setsid execs in place here, so $! is the component.
 start() {
   local name="$1"; shift
   setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
-  echo "$name $!" >>"$RUN/pids"
+  echo "$name $! $1" >>"$RUN/pids"
   log "started $name (pid $!)"
 }
 
