@@ -1179,6 +1179,47 @@ mod tests {
         }
     }
 
+    // ---- pkg/webhooks/leaderworkerset_webhook_test.go ----
+
+    #[test]
+    fn percent_value_of_an_integer_is_none() {
+        assert_eq!(percent_value(&IntOrString::Int(1)), None);
+    }
+
+    #[test]
+    fn percent_value_of_a_string_without_percent_sign_is_none() {
+        assert_eq!(percent_value(&percent("1")), None);
+    }
+
+    #[test]
+    fn percent_value_of_a_valid_percent_is_its_number() {
+        assert_eq!(percent_value(&percent("1%")), Some(1));
+        assert_eq!(percent_value(&percent("101%")), Some(101));
+    }
+
+    #[test]
+    fn nonnegative_field_rejects_only_negative_values() {
+        let path = FieldPath::new("test");
+        assert_eq!(
+            messages(&validate_nonnegative(-1, &path)),
+            ["test: Invalid value: -1: must be greater than or equal to 0"]
+        );
+        assert!(validate_nonnegative(0, &path).is_empty());
+        assert!(validate_nonnegative(1, &path).is_empty());
+    }
+
+    #[test]
+    fn more_than_100_percent_is_rejected_and_integers_are_not_percents() {
+        let path = FieldPath::new("test");
+        assert!(validate_not_more_than_100_percent(&IntOrString::Int(1), &path).is_empty());
+        assert_eq!(
+            messages(&validate_not_more_than_100_percent(&percent("101%"), &path)),
+            ["test: Invalid value: \"101%\": must not be greater than 100%"]
+        );
+        assert!(validate_not_more_than_100_percent(&percent("99%"), &path).is_empty());
+        assert!(validate_not_more_than_100_percent(&percent("100%"), &path).is_empty());
+    }
+
     // ---- value rendering ----
 
     #[test]
