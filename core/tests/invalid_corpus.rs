@@ -42,9 +42,11 @@ fn parse_json(text: &str) -> Vec<Document> {
     vec![serde_json::from_str(text).map_err(|error| format!("document 1: malformed JSON: {error}"))]
 }
 
+/// JSON when the text starts with `{` or `[` (how the CLI decides), a YAML stream otherwise.
 fn parse_file(path: &Path) -> Vec<Document> {
     let text = std::fs::read_to_string(path).expect("corpus files are readable UTF-8");
-    if path.extension().is_some_and(|e| e == "json") {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
         parse_json(&text)
     } else {
         parse_yaml(&text)
@@ -63,7 +65,11 @@ fn decode(value: serde_json::Value) -> Result<LeaderWorkerSet, Vec<String>> {
 /// documents in `old`).
 fn report(path: &Path, old: Option<&[Document]>) -> Vec<String> {
     let documents = parse_file(path);
-    let several = documents.len() > 1;
+    let non_empty = documents
+        .iter()
+        .filter(|d| !matches!(d, Ok(serde_json::Value::Null)))
+        .count();
+    let several = non_empty > 1;
     let mut lines = Vec::new();
     let mut found_any = false;
     for (index, document) in documents.into_iter().enumerate() {
