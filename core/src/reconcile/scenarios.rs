@@ -216,6 +216,19 @@ impl Sim {
         }
     }
 
+    /// Makes every group ready until no group is on an old revision.
+    pub fn roll_out(&mut self) {
+        for _ in 0..20 {
+            self.settle();
+            if self.old_groups().is_empty() && self.pods.values().all(|p| p.1) {
+                self.settle();
+                return;
+            }
+            self.make_all_ready();
+        }
+        panic!("the rollout does not finish");
+    }
+
     /// A new worker image: a new revision.
     pub fn update_template(&mut self) {
         self.old_key = self.current_key();
