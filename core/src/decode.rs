@@ -18,8 +18,9 @@ pub fn decode_lws(json: &[u8]) -> Result<LeaderWorkerSet, FieldErrors> {
 }
 
 /// As [`decode_lws`], from an already parsed JSON value (the CLI parses YAML into one).
-pub fn decode_lws_value(value: serde_json::Value) -> Result<LeaderWorkerSet, FieldErrors> {
+pub fn decode_lws_value(mut value: serde_json::Value) -> Result<LeaderWorkerSet, FieldErrors> {
     check_type_meta(&value)?;
+    drop_null_fields(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = FieldPath::new(&e.path().to_string());
         let path = if path.as_str() == "." {
@@ -82,6 +83,19 @@ fn check_type_meta(value: &serde_json::Value) -> Result<(), FieldErrors> {
     }
 }
 
+/// Removes `"field": null` everywhere: the API server treats a null field as absent (the CRD
+/// marks nothing nullable, so pruning drops it and defaulting fills it), and so do we.
+fn drop_null_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_null_fields);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_null_fields),
+        _ => {}
+    }
+}
+
 fn json_text(value: &serde_json::Value) -> String {
     value
         .as_str()
@@ -119,6 +133,12 @@ mod tests {
         let errors = decode_lws(br#"{"apiVersion":"apps/v1","kind":"Deployment"}"#).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[1].path.as_str(), "kind");
+    }
+
+    #[test]
+    fn null_fields_count_as_absent() {
+        let lws = decode_lws(br#"{"metadata":null,"spec":{"replicas":null}}"#).unwrap();
+        assert_eq!(lws.spec.replicas, None);
     }
 
     #[test]

@@ -51,11 +51,10 @@ pub mod names {
 pub enum OpError {
     #[error("unknown operation {0:?}")]
     UnknownOperation(String),
-    #[error("cannot decode the {operation} payload: {source}")]
+    #[error("cannot decode the {operation} payload: {message}")]
     BadPayload {
         operation: &'static str,
-        #[source]
-        source: serde_json::Error,
+        message: String,
     },
 }
 
@@ -159,11 +158,7 @@ pub fn validate_value(lws: serde_json::Value, old: Option<serde_json::Value>) ->
 }
 
 fn validate_lws(payload: &[u8]) -> Result<Vec<u8>, OpError> {
-    let input: ValidateInput =
-        serde_json::from_slice(payload).map_err(|source| OpError::BadPayload {
-            operation: names::VALIDATE_LWS,
-            source,
-        })?;
+    let input: ValidateInput = typed(names::VALIDATE_LWS, payload)?;
     Ok(encode(&Problems::from_errors(&validate_value(
         input.lws, input.old,
     ))))
@@ -195,31 +190,48 @@ struct MutatePodInput {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 enum MutatePodOutput {
-    Pod(Pod),
+    Pod(Box<Pod>),
     Error(String),
 }
 
 fn mutate(payload: &[u8]) -> Result<Vec<u8>, OpError> {
-    let input: MutatePodInput =
-        serde_json::from_slice(payload).map_err(|source| OpError::BadPayload {
-            operation: names::MUTATE_POD,
-            source,
-        })?;
-    let mut pod = input.pod;
+    let input: MutatePodInput = typed(names::MUTATE_POD, payload)?;
+    let mut pod = Box::new(input.pod);
     Ok(match mutate_pod(&mut pod, &input.context) {
         Ok(()) => encode(&MutatePodOutput::Pod(pod)),
         Err(error) => encode(&MutatePodOutput::Error(error.to_string())),
     })
 }
 
-fn parse(operation: &'static str, payload: &[u8]) -> Result<serde_json::Value, OpError> {
-    serde_json::from_slice(payload).map_err(|source| OpError::BadPayload { operation, source })
+/// Parses a payload as JSON.
+pub(crate) fn parse(operation: &'static str, payload: &[u8]) -> Result<serde_json::Value, OpError> {
+    serde_json::from_slice(payload).map_err(|e| OpError::BadPayload {
+        operation,
+        message: e.to_string(),
+    })
 }
 
-/// Serializes an answer. Our output types contain only strings, numbers, maps with string keys
-/// and sequences, for which serde_json cannot fail.
+/// Parses a payload into an operation's input type.
+///
+/// Every typed decode in the module goes bytes → `Value` → type through
+/// `serde_path_to_error`, and every encode goes type → `Value` → bytes: one instantiation of
+/// each (large) k8s-openapi serde impl instead of one per deserializer, which keeps
+/// `lws.wasm` small.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    payload: &[u8],
+) -> Result<T, OpError> {
+    serde_path_to_error::deserialize(parse(operation, payload)?).map_err(|e| OpError::BadPayload {
+        operation,
+        message: e.to_string(),
+    })
+}
+
+/// Serializes an answer (see [`typed`] for why through `Value`). Our output types hold only
+/// strings, numbers, string-keyed maps and sequences, for which serde_json cannot fail.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("ops outputs are plain JSON data (string-keyed maps)")
+    let value = serde_json::to_value(value).expect("ops outputs are plain JSON data");
+    serde_json::to_vec(&value).expect("a JSON value always serializes")
 }
 
 #[cfg(test)]

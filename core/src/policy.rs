@@ -10,7 +10,7 @@ use crate::api::{LeaderWorkerSet, API_VERSION, KIND};
 use crate::defaults::apply_defaults;
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
 use crate::labels::{EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY};
-use crate::ops::{encode, names, OpError};
+use crate::ops::{encode, names, typed, OpError};
 use crate::validation::{validate_create, validate_update};
 use serde::{Deserialize, Serialize};
 
@@ -144,8 +144,9 @@ fn parse_settings(payload: &[u8]) -> Result<Settings, String> {
     if trimmed.is_empty() || trimmed == b"null" {
         return Ok(Settings::default());
     }
-    let settings: Settings =
-        serde_json::from_slice(trimmed).map_err(|e| format!("invalid settings: {e}"))?;
+    let settings: Settings = serde_json::from_slice::<serde_json::Value>(trimmed)
+        .and_then(serde_json::from_value)
+        .map_err(|e| format!("invalid settings: {e}"))?;
     let problems = settings.problems();
     if problems.is_empty() {
         Ok(settings)
@@ -188,11 +189,7 @@ pub struct ValidationResponse {
 
 /// `validate`: a `ValidationRequest` in, a `ValidationResponse` out.
 pub fn validate(payload: &[u8]) -> Result<Vec<u8>, OpError> {
-    let request: ValidationRequest =
-        serde_json::from_slice(payload).map_err(|source| OpError::BadPayload {
-            operation: names::VALIDATE,
-            source,
-        })?;
+    let request: ValidationRequest = typed(names::VALIDATE, payload)?;
     let settings_bytes = encode(&request.settings);
     let response = match parse_settings(&settings_bytes) {
         Ok(settings) => admit(&request.request, &settings),

@@ -1,0 +1,93 @@
+//! The command line: flags in, one small function per subcommand.
+
+mod expand;
+mod validate;
+
+use lws_host::engine::Engine;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+/// LeaderWorkerSet for Kubernetes: controller, webhooks and offline tools, all deciding
+/// through one WebAssembly module.
+#[derive(Parser)]
+#[command(name = "lws", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every object the cluster would end up with for the given LeaderWorkerSets:
+    /// the leader StatefulSet, the Services, the worker StatefulSets and every Pod.
+    Expand {
+        /// Manifest file with one or more LeaderWorkerSets (YAML or JSON); `-` reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Check LeaderWorkerSets as the admission webhooks would: exit 0 when valid, else exit 1
+    /// with one `path: message` line per problem.
+    Validate {
+        /// Manifest file with one or more LeaderWorkerSets (YAML or JSON); `-` reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+        /// The stored object, to validate the change from it (an update).
+        #[arg(long)]
+        old: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+}
+
+/// Output formats of `lws expand`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A multi-document YAML stream, one object per document.
+    Yaml,
+    /// One `v1` List.
+    Json,
+}
+
+/// Which implementation decides.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// `wasm` runs lws.wasm (the default); `native` runs the same core compiled in.
+    #[arg(long, value_enum, default_value_t = EngineKind::Wasm)]
+    engine: EngineKind,
+    /// Load this module instead of the embedded one.
+    #[arg(long, requires = "module_sha256")]
+    module: Option<String>,
+    /// The sha256 the module must have; a mismatch is refused.
+    #[arg(long)]
+    module_sha256: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    Wasm,
+    Native,
+}
+
+impl EngineArgs {
+    fn engine(&self) -> anyhow::Result<Engine> {
+        match self.engine {
+            EngineKind::Native => Ok(Engine::Native),
+            EngineKind::Wasm => Engine::wasm(self.module.as_deref(), self.module_sha256.as_deref()),
+        }
+    }
+}
+
+/// Parses the command line and runs it; the exit code says valid (0) or invalid input (1).
+pub fn run() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Expand { file, output, engine } => expand::run(&file, output, &engine.engine()?),
+        Command::Validate { file, old, engine } => {
+            validate::run(&file, old.as_deref(), &engine.engine()?)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! What the controller observes: reflector stores for every kind the decision reads, and the
+//! one function that turns them into a [`ReconcileInput`] for one LeaderWorkerSet.
+//!
+//! Selection is by the `leaderworkerset.sigs.k8s.io/name` label and the object name only, the
+//! contract written in `lws_core::reconcile::wire`; which of these objects matter, and how, is
+//! the module's business.
+
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
+use lws_core::labels::{SET_NAME_LABEL_KEY, WORKER_INDEX_LABEL_KEY};
+use lws_core::reconcile::ReconcileInput;
+use lws_core::LeaderWorkerSet;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The caches the reconciler reads. Cloning is cheap: each is a handle on a shared map.
+#[derive(Clone)]
+pub struct Stores {
+    pub stateful_sets: Store<StatefulSet>,
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub revisions: Store<ControllerRevision>,
+    pub nodes: Store<Node>,
+}
+
+impl Stores {
+    /// Waits until every store has seen its first full list, or `timeout` passes; `false`
+    /// when some store is still filling (the caller requeues rather than decide on a partial view).
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let all = async {
+            self.stateful_sets.wait_until_ready().await.is_ok()
+                && self.pods.wait_until_ready().await.is_ok()
+                && self.services.wait_until_ready().await.is_ok()
+                && self.revisions.wait_until_ready().await.is_ok()
+                && self.nodes.wait_until_ready().await.is_ok()
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+
+    /// The module's input for `lws` as the stores see it now.
+    pub fn input(
+        &self,
+        lws: LeaderWorkerSet,
+        scheduler_provider: Option<String>,
+    ) -> ReconcileInput {
+        let namespace = lws.namespace().to_string();
+        let name = lws.name().to_string();
+        let mine = |labels: &std::collections::BTreeMap<String, String>, ns: Option<String>| {
+            ns.as_deref() == Some(namespace.as_str())
+                && labels.get(SET_NAME_LABEL_KEY).map(String::as_str) == Some(name.as_str())
+        };
+
+        let mut leader_stateful_set = None;
+        let mut worker_stateful_sets = Vec::new();
+        for sts in self.stateful_sets.state() {
+            if sts.namespace().as_deref() != Some(namespace.as_str()) {
+                continue;
+            }
+            if sts.name_any() == name {
+                leader_stateful_set = Some(sts.as_ref().clone());
+            } else if mine(sts.labels(), sts.namespace()) {
+                worker_stateful_sets.push(sts.as_ref().clone());
+            }
+        }
+
+        let (mut leader_pods, mut worker_pods) = (Vec::new(), Vec::new());
+        for pod in self.pods.state() {
+            if !mine(pod.labels(), pod.namespace()) {
+                continue;
+            }
+            match pod.labels().get(WORKER_INDEX_LABEL_KEY).map(String::as_str) {
+                Some("0") => leader_pods.push(pod.as_ref().clone()),
+                _ => worker_pods.push(pod.as_ref().clone()),
+            }
+        }
+        let leader_nodes: BTreeSet<String> = leader_pods
+            .iter()
+            .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+            .collect();
+        let nodes = self
+            .nodes
+            .state()
+            .into_iter()
+            .filter(|n| leader_nodes.contains(&n.name_any()))
+            .map(|n| n.as_ref().clone())
+            .collect();
+
+        let services = self
+            .services
+            .state()
+            .into_iter()
+            .filter(|s| mine(s.labels(), s.namespace()))
+            .map(|s| s.as_ref().clone())
+            .collect();
+        let revisions = self
+            .revisions
+            .state()
+            .into_iter()
+            .filter(|r| mine(r.labels(), r.namespace()))
+            .map(|r| r.as_ref().clone())
+            .collect();
+
+        ReconcileInput {
+            lws,
+            now: Time(Timestamp::now()),
+            revisions,
+            leader_stateful_set,
+            worker_stateful_sets,
+            leader_pods,
+            worker_pods,
+            services,
+            nodes,
+            pod_groups: Vec::new(),
+            scheduler_provider,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! `lws-host`: the I/O half of lws. It reads manifests and cluster state, asks `lws.wasm`
+//! (through [`engine::Engine`]) what to do, and does it. No LeaderWorkerSet rule lives here.
+
+pub mod documents;
+pub mod engine;
+pub mod guest;
