@@ -33,6 +33,8 @@ pub mod names {
     pub const VALIDATE_SETTINGS: &str = "validate_settings";
     /// Kubewarden: a `ValidationRequest` in; a `ValidationResponse` out.
     pub const VALIDATE: &str = "validate";
+    /// `ReconcileInput` in; `ReconcilePlan` out (see [`crate::reconcile::wire`]).
+    pub const RECONCILE: &str = "reconcile";
 
     /// Every operation, in registration order.
     pub const ALL: &[&str] = &[
@@ -43,6 +45,7 @@ pub mod names {
         PROTOCOL_VERSION,
         VALIDATE_SETTINGS,
         VALIDATE,
+        RECONCILE,
     ];
 }
 
@@ -68,6 +71,7 @@ pub fn call(operation: &str, payload: &[u8]) -> Result<Vec<u8>, OpError> {
         names::PROTOCOL_VERSION => Ok(encode(&policy::PROTOCOL_VERSION)),
         names::VALIDATE_SETTINGS => policy::validate_settings(payload),
         names::VALIDATE => policy::validate(payload),
+        names::RECONCILE => crate::reconcile::run_op(payload),
         other => Err(OpError::UnknownOperation(other.to_string())),
     }
 }

@@ -45,6 +45,12 @@ use observed::{is_deleting, Observed};
 /// Seconds to wait for a leader StatefulSet that is being deleted (upstream: 5s).
 pub const LEADER_STS_DELETING_REQUEUE_SECONDS: u64 = 5;
 
+/// The `reconcile` operation: [`ReconcileInput`] JSON in, [`ReconcilePlan`] JSON out.
+pub fn run_op(payload: &[u8]) -> Result<Vec<u8>, crate::ops::OpError> {
+    let input: ReconcileInput = crate::ops::typed(crate::ops::names::RECONCILE, payload)?;
+    Ok(crate::ops::encode(&plan_reconcile(&input)))
+}
+
 /// Plans one reconcile of `input.lws`.
 pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     let lws = &input.lws;

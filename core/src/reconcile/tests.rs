@@ -1033,3 +1033,18 @@ fn wire_names_are_camel_case() {
     .unwrap();
     assert_eq!(input.scheduler_provider.as_deref(), Some("volcano"));
 }
+
+#[test]
+fn reconcile_operation_round_trips_json() {
+    let input = serde_json::to_vec(&bare_input(lws_json(1, json!(1), json!(0), 0))).unwrap();
+    let out = crate::ops::call(crate::ops::names::RECONCILE, &input).unwrap();
+    let plan: ReconcilePlan = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        plan,
+        plan_reconcile(&bare_input(lws_json(1, json!(1), json!(0), 0)))
+    );
+    assert!(matches!(
+        crate::ops::call(crate::ops::names::RECONCILE, br#"{"lws": 3}"#),
+        Err(crate::ops::OpError::BadPayload { .. })
+    ));
+}
