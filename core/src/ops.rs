@@ -35,6 +35,9 @@ pub mod names {
     pub const VALIDATE: &str = "validate";
     /// `ReconcileInput` in; `ReconcilePlan` out (see [`crate::reconcile::wire`]).
     pub const RECONCILE: &str = "reconcile";
+    /// `{"lws": LWS, "nodes": [Node]}` in; where each group's pods land (see
+    /// [`crate::placement::Placement`]), or `{"groups": [], "problems": [...]}`.
+    pub const PLACEMENT: &str = "placement";
 
     /// Every operation, in registration order.
     pub const ALL: &[&str] = &[
@@ -46,6 +49,7 @@ pub mod names {
         VALIDATE_SETTINGS,
         VALIDATE,
         RECONCILE,
+        PLACEMENT,
     ];
 }
 
@@ -72,6 +76,7 @@ pub fn call(operation: &str, payload: &[u8]) -> Result<Vec<u8>, OpError> {
         names::VALIDATE_SETTINGS => policy::validate_settings(payload),
         names::VALIDATE => policy::validate(payload),
         names::RECONCILE => crate::reconcile::run_op(payload),
+        names::PLACEMENT => crate::placement::run_op(payload),
         other => Err(OpError::UnknownOperation(other.to_string())),
     }
 }
