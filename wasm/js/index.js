@@ -72,6 +72,15 @@ export class Lws {
     return this.call("default", lws);
   }
 
+  /**
+   * Where each group's pods would land on `nodes` (Node objects as `kubectl get nodes -o json`
+   * lists them, that List itself, or `{name, labels, pods?, cpu?}`), under exclusive and
+   * subgroup-exclusive topology: `{groups: [{index, domain?, pods, placed, reason?}], problems?}`.
+   */
+  placement(lws, nodes) {
+    return this.call("placement", { lws, nodes });
+  }
+
   #instantiate() {
     const state = { operation: null, payload: null, response: null, error: null };
     let memory = null;
