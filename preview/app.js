@@ -459,10 +459,11 @@ function placementSection(doc, answer, nodeList) {
     .map((g) => `<li>group ${g.index} cannot be placed: ${esc(g.reason)}</li>`);
   const rows = answer.groups.map((g) => {
     const nodes = [...new Set(g.pods.map((p) => p.node).filter(Boolean))];
-    const subgroups = (g.subgroups ?? []).map((s) => `subgroup ${s.index}: ${s.domain ?? "none"}`).join(", ");
-    return `<tr class="${g.placed ? "" : "unplaced"}"><td>${g.index}</td><td>${esc(g.domain ?? "")}${
-      subgroups ? `<br><span class="muted">${esc(subgroups)}</span>` : ""
-    }</td><td>${g.placed ? "placed" : "<strong>not placed</strong>"}</td><td>${
+    const domains = [g.domain ? esc(g.domain) : ""];
+    for (const sub of g.subgroups ?? []) {
+      domains.push(`<span class="muted">subgroup ${sub.index}:</span> ${esc(sub.domain ?? "none")}`);
+    }
+    return `<tr class="${g.placed ? "" : "unplaced"}"><td>${g.index}</td><td>${domains.filter(Boolean).join("<br>")}</td><td>${g.placed ? "placed" : "<strong>not placed</strong>"}</td><td>${
       g.placed ? esc(nodes.join(", ")) : esc(g.reason)
     }</td></tr>`;
   });

@@ -375,6 +375,8 @@ impl Cluster<'_> {
             .collect();
         let mut subgroups = Vec::new();
         let mut reasons = Vec::new();
+        // Subgroups that fail for the same reason are named together.
+        let mut subgroup_failures: Vec<(String, Vec<i32>)> = Vec::new();
         let mut free_pods: Vec<usize> = Vec::new();
         let mut by_subgroup: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
         for (position, pod) in pods.iter().enumerate() {
@@ -394,14 +396,12 @@ impl Cluster<'_> {
                         && self.try_spread(&members, &domains[*domain]).is_ok()
                 });
                 let Some(domain) = taken else {
-                    reasons.push(self.subgroup_reason(
-                        key,
-                        subgroup,
-                        &members,
-                        &domains,
-                        used_subdomains,
-                        scope,
-                    ));
+                    let reason =
+                        self.subgroup_reason(key, &members, &domains, used_subdomains, scope);
+                    match subgroup_failures.iter_mut().find(|(r, _)| *r == reason) {
+                        Some((_, indices)) => indices.push(subgroup),
+                        None => subgroup_failures.push((reason, vec![subgroup])),
+                    }
                     subgroups.push(SubgroupPlacement {
                         index: subgroup,
                         domain: None,
@@ -421,6 +421,10 @@ impl Cluster<'_> {
                     domain: Some(domain.clone()),
                 });
             }
+        }
+        for (reason, indices) in subgroup_failures {
+            let plural = if indices.len() == 1 { "" } else { "s" };
+            reasons.push(format!("subgroup{plural} {}: {reason}", join(indices)));
         }
         for position in free_pods {
             let pod = &pods[position];
@@ -449,21 +453,18 @@ impl Cluster<'_> {
     fn subgroup_reason(
         &self,
         key: &str,
-        subgroup: i32,
         members: &[&Demand],
         domains: &BTreeMap<String, Vec<usize>>,
         used: &BTreeSet<String>,
         scope: &Scope,
     ) -> String {
         if domains.is_empty() {
-            return format!(
-                "subgroup {subgroup}: no node has the label {key} (subgroup-exclusive-topology)"
-            );
+            return format!("no node has the label {key} (subgroup-exclusive-topology)");
         }
         let free: Vec<&String> = domains.keys().filter(|d| !used.contains(*d)).collect();
         if free.is_empty() {
             return format!(
-                "subgroup {subgroup}: no free {key} domain: {} subgroups need one each, the nodes have {} ({})",
+                "no free {key} domain: {} subgroups need one each, the nodes have {} ({})",
                 scope.subgroup_count,
                 domains.len(),
                 join(domains.keys())
@@ -479,7 +480,7 @@ impl Cluster<'_> {
             Ok(_) => String::new(),
         };
         format!(
-            "subgroup {subgroup}: no free {key} domain holds its {} pods: in {key}={first}, {why}",
+            "no free {key} domain holds its {} pods: in {key}={first}, {why}",
             members.len()
         )
     }
@@ -828,7 +829,7 @@ mod tests {
         assert_eq!(placed, [true, true, false]);
         assert_eq!(
             short.groups[2].reason.as_deref(),
-            Some("subgroup 0: no free rack domain: 6 subgroups need one each, the nodes have 4 (rack-0, rack-1, rack-2, rack-3); subgroup 1: no free rack domain: 6 subgroups need one each, the nodes have 4 (rack-0, rack-1, rack-2, rack-3)")
+            Some("subgroups 0, 1: no free rack domain: 6 subgroups need one each, the nodes have 4 (rack-0, rack-1, rack-2, rack-3)")
         );
     }
 
