@@ -1,6 +1,9 @@
 //! The command line: flags in, one small function per subcommand.
 
+mod controller;
+mod crd;
 mod expand;
+mod install;
 mod validate;
 
 use lws_host::engine::Engine;
@@ -42,6 +45,22 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Run the controller and the admission webhooks until SIGTERM.
+    Controller {
+        #[command(flatten)]
+        args: controller::Args,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Print the LeaderWorkerSet CustomResourceDefinition.
+    Crd {
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+    /// Print the in-cluster installation, or with `--dev` set up a cluster for a controller
+    /// running on this machine (serving certificate, CRD, webhook configurations by URL).
+    Install(install::Args),
 }
 
 /// Output formats of `lws expand`.
@@ -89,5 +108,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
+        Command::Controller { args, engine } => controller::run(args, engine.engine()?),
+        Command::Crd { output } => crd::run(output),
+        Command::Install(args) => install::run(args),
     }
 }

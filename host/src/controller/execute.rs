@@ -3,13 +3,13 @@
 //! addressing them needs (apiVersion, kind, namespace, name).
 
 use super::Error;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, Preconditions, PropagationPolicy,
 };
 use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use kube::Client;
-use k8s_openapi::api::core::v1::ObjectReference;
 use lws_core::labels::FIELD_MANAGER;
 use lws_core::reconcile::{EventType, ObjectRef, PlannedEvent, ReconcilePlan};
 
@@ -55,7 +55,10 @@ impl Executor<'_> {
         match api.create(&PostParams::default(), &dynamic).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
-            Err(source) => Err(Error::Create { what: describe(object), source }),
+            Err(source) => Err(Error::Create {
+                what: describe(object),
+                source,
+            }),
         }
     }
 
@@ -63,10 +66,17 @@ impl Executor<'_> {
     async fn apply(&self, object: &serde_json::Value) -> Result<(), Error> {
         let (api, dynamic) = self.api_for(object)?;
         let name = dynamic.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&dynamic))
-            .await
-            .map(drop)
-            .map_err(|source| Error::Apply { what: describe(object), source })
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&dynamic),
+        )
+        .await
+        .map(drop)
+        .map_err(|source| Error::Apply {
+            what: describe(object),
+            source,
+        })
     }
 
     /// Deletes `target`; NotFound (already gone) and Conflict (the uid precondition names an
@@ -139,7 +149,10 @@ impl Executor<'_> {
             .clone()
             .or_else(|| self.regarding.namespace.clone())
             .unwrap_or_default();
-        Ok((Api::namespaced_with(self.client.clone(), &namespace, &resource), dynamic))
+        Ok((
+            Api::namespaced_with(self.client.clone(), &namespace, &resource),
+            dynamic,
+        ))
     }
 }
 
@@ -152,9 +165,13 @@ pub fn api_resource(api_version: &str, kind: &str) -> Result<ApiResource, Error>
         None => ("", api_version),
     };
     if version.is_empty() || kind.is_empty() {
-        return Err(Error::BadPlan(format!("no apiVersion/kind in {api_version:?} {kind:?}")));
+        return Err(Error::BadPlan(format!(
+            "no apiVersion/kind in {api_version:?} {kind:?}"
+        )));
     }
-    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)))
+    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        group, version, kind,
+    )))
 }
 
 fn str_at<'a>(object: &'a serde_json::Value, pointer: &str) -> Result<&'a str, Error> {
@@ -166,6 +183,16 @@ fn str_at<'a>(object: &'a serde_json::Value, pointer: &str) -> Result<&'a str, E
 
 /// `Kind namespace/name`, for errors and logs.
 fn describe(object: &serde_json::Value) -> String {
-    let get = |p: &str| object.pointer(p).and_then(serde_json::Value::as_str).unwrap_or("?");
-    format!("{} {}/{}", get("/kind"), get("/metadata/namespace"), get("/metadata/name"))
+    let get = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+    };
+    format!(
+        "{} {}/{}",
+        get("/kind"),
+        get("/metadata/namespace"),
+        get("/metadata/name")
+    )
 }

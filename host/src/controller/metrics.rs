@@ -55,8 +55,16 @@ impl Metrics {
             admissions: Family::default(),
         };
         let lws = registry.sub_registry_with_prefix("lws");
-        lws.register("reconciles", "Reconciles of LeaderWorkerSets, by result", metrics.reconciles.clone());
-        lws.register("reconcile_errors", "Failed reconciles, by error", metrics.errors.clone());
+        lws.register(
+            "reconciles",
+            "Reconciles of LeaderWorkerSets, by result",
+            metrics.reconciles.clone(),
+        );
+        lws.register(
+            "reconcile_errors",
+            "Failed reconciles, by error",
+            metrics.errors.clone(),
+        );
         lws.register(
             "module_call_duration_seconds",
             "Time spent in one lws.wasm operation call",
@@ -67,13 +75,19 @@ impl Metrics {
             "Ready groups of each LeaderWorkerSet (status.readyReplicas)",
             metrics.groups_ready.clone(),
         );
-        lws.register("admission_reviews", "Admission reviews answered, by webhook path", metrics.admissions.clone());
+        lws.register(
+            "admission_reviews",
+            "Admission reviews answered, by webhook path",
+            metrics.admissions.clone(),
+        );
         metrics
     }
 
     pub fn observe_module_call(&self, operation: &str, elapsed: Duration) {
         self.module_calls
-            .get_or_create(&OperationLabels { operation: operation.to_string() })
+            .get_or_create(&OperationLabels {
+                operation: operation.to_string(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 }

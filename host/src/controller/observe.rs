@@ -7,8 +7,8 @@
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use lws_core::labels::{SET_NAME_LABEL_KEY, WORKER_INDEX_LABEL_KEY};

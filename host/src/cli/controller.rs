@@ -1,0 +1,76 @@
+//! `lws controller`: flags in, [`lws_host::controller::run`] out.
+
+use lws_host::controller::{self, ControllerConfig};
+use lws_host::engine::Engine;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `lws controller` flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where the admission webhooks listen (HTTPS).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub webhook_addr: SocketAddr,
+    /// The webhooks' serving certificate (PEM); `lws install --dev` writes one.
+    #[arg(long, required_unless_present = "no_webhooks")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(long, required_unless_present = "no_webhooks")]
+    pub tls_key: Option<PathBuf>,
+    /// Run the controller without the webhook server.
+    #[arg(long)]
+    pub no_webhooks: bool,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (HTTP).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub health_addr: SocketAddr,
+    /// Gang-scheduling provider (`volcano`), as upstream's configuration file sets it.
+    #[arg(long)]
+    pub scheduler_provider: Option<String>,
+    /// Write the process id here once serving; removed on exit.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Starts logging, then runs the controller until SIGTERM.
+pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let webhook = match (args.no_webhooks, args.tls_cert, args.tls_key) {
+        (false, Some(cert), Some(key)) => Some(controller::WebhookListener {
+            addr: args.webhook_addr,
+            cert,
+            key,
+        }),
+        _ => None,
+    };
+    let config = ControllerConfig {
+        engine,
+        webhook,
+        health_addr: args.health_addr,
+        scheduler_provider: args.scheduler_provider,
+        pid_file: args.pid_file,
+        instance: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(controller::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,213 @@
+//! `lws controller`: the LeaderWorkerSet controller and the admission webhooks in one process.
+//!
+//! # Expected flow (one reconcile)
+//! 1. A watch event (the LeaderWorkerSet, or a StatefulSet, Pod or Service carrying its name
+//!    label) queues the LeaderWorkerSet.
+//! 2. [`reconcile`] reads the reflector stores ([`observe::Stores::input`]): one consistent
+//!    [`ReconcileInput`], stamped with the current time.
+//! 3. One module call, `reconcile`, on the blocking pool, returns the [`ReconcilePlan`].
+//! 4. [`execute::Executor`] carries it out: create, apply (field manager `lws`), delete, status,
+//!    events; then the controller requeues when the plan asks.
+//!
+//! # Guarantees
+//! The host takes no LeaderWorkerSet decision: what to create, what the status says, which event
+//! to emit, all come from the plan. A failed step ends the reconcile with an [`Error`]; the
+//! next reconcile starts from the stores again, so every step is safe to repeat.
+
+pub mod execute;
+pub mod metrics;
+pub mod module;
+pub mod observe;
+mod serve;
+
+pub use serve::{run, ControllerConfig, WebhookListener};
+
+use execute::Executor;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Recorder;
+use kube::{Client, Resource, ResourceExt};
+use lws_core::reconcile::{ReconcileInput, ReconcilePlan};
+use lws_core::LeaderWorkerSet;
+use metrics::{ErrorLabels, LwsLabels, Metrics, ResultLabels};
+use module::{Module, ModuleError};
+use observe::Stores;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a reconcile failed. Each variant says which step; [`error_policy`] picks the retry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The stored LeaderWorkerSet does not decode into the API type (e.g. written while the
+    /// webhooks were off).
+    #[error("the LeaderWorkerSet does not decode: {0}")]
+    DecodeLws(#[source] serde_json::Error),
+    /// The module call failed (trap, deadline, memory cap).
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The module answered something that is not a ReconcilePlan.
+    #[error("lws.wasm reconcile answered no plan: {0}")]
+    BadAnswer(#[source] serde_json::Error),
+    /// An object in the plan has no usable apiVersion, kind or name.
+    #[error("the plan names an object the host cannot address: {0}")]
+    BadPlan(String),
+    #[error("creating {what}: {source}")]
+    Create {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("applying {what}: {source}")]
+    Apply {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("deleting {what}: {source}")]
+    Delete {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the status subresource failed (a conflict is retried at once).
+    #[error("writing status: {0}")]
+    StatusWrite(#[source] kube::Error),
+    #[error("recording an event: {0}")]
+    Event(#[source] kube::Error),
+}
+
+impl Error {
+    /// The variant's name, as the `error` label of `lws_reconcile_errors_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::DecodeLws(_) => "decode_lws",
+            Error::Module(_) => "module",
+            Error::BadAnswer(_) => "bad_answer",
+            Error::BadPlan(_) => "bad_plan",
+            Error::Create { .. } => "create",
+            Error::Apply { .. } => "apply",
+            Error::Delete { .. } => "delete",
+            Error::StatusWrite(_) => "status_write",
+            Error::Event(_) => "event",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Handles only: the client, the module, the stores, the recorder, the metrics.
+pub struct Context {
+    pub client: Client,
+    pub module: Module,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    /// The LeaderWorkerSet resource (group, version, plural) for dynamic API handles.
+    pub lws_resource: ApiResource,
+    /// Passed through to the module (`volcano` or none).
+    pub scheduler_provider: Option<String>,
+}
+
+/// How long a reconcile waits for the stores' first list before it requeues instead.
+const STORES_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A reconcile with nothing pending still runs this often, in case a watch event was missed.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Observes, asks the module, applies. See the module docs for the flow.
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.stores.ready(STORES_READY_TIMEOUT).await {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let namespace = obj.namespace().unwrap_or_default();
+    let lws: LeaderWorkerSet = serde_json::to_value(obj.as_ref())
+        .and_then(serde_json::from_value)
+        .map_err(Error::DecodeLws)?;
+    let input: ReconcileInput = ctx.stores.input(lws, ctx.scheduler_provider.clone());
+    let payload = serde_json::to_vec(&input).map_err(Error::BadAnswer)?;
+    let answer = ctx
+        .module
+        .call(lws_core::ops::names::RECONCILE, payload)
+        .await?;
+    let plan: ReconcilePlan = serde_json::from_slice(&answer).map_err(Error::BadAnswer)?;
+    tracing::debug!(reasons = ?plan.reasons, create = plan.create.len(), apply = plan.apply.len(),
+        delete = plan.delete.len(), status = plan.status.is_some(), events = plan.events.len(), "plan");
+
+    let lws_api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &namespace, &ctx.lws_resource);
+    let executor = Executor {
+        client: &ctx.client,
+        lws_api: &lws_api,
+        recorder: &ctx.recorder,
+        regarding: obj.object_ref(&ctx.lws_resource),
+    };
+    executor.execute(&plan).await?;
+
+    let ready = match &plan.status {
+        Some(status) => i64::from(status.ready_replicas),
+        None => obj
+            .data
+            .pointer("/status/readyReplicas")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+    };
+    ctx.metrics
+        .groups_ready
+        .get_or_create(&LwsLabels {
+            namespace,
+            name: obj.name_any(),
+        })
+        .set(ready);
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: "success" })
+        .inc();
+    Ok(match plan.requeue_after_seconds {
+        Some(seconds) => Action::requeue(Duration::from_secs(seconds)),
+        None => Action::requeue(RESYNC),
+    })
+}
+
+/// Logs the failure, counts it, and picks the retry delay by what failed.
+pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(lws = %obj.name_any(), namespace = ?obj.namespace(), %error, "reconcile failed");
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: "error" })
+        .inc();
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            error: error.metric_label(),
+        })
+        .inc();
+    let delay = match error {
+        // Another writer got there first: the stores catch up within moments.
+        Error::StatusWrite(_)
+        | Error::Create { .. }
+        | Error::Apply { .. }
+        | Error::Delete { .. } => Duration::from_secs(2),
+        Error::Event(_) => Duration::from_secs(5),
+        // Retrying the same input gives the same answer; wait for a change or a fix.
+        Error::DecodeLws(_) | Error::Module(_) | Error::BadAnswer(_) | Error::BadPlan(_) => {
+            Duration::from_secs(30)
+        }
+    };
+    Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_future_is_send() {
+        fn assert_send<T: Send>(_: T) {}
+        #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression)]
+        fn check() {
+            let obj: Arc<DynamicObject> = unimplemented!();
+            let ctx: Arc<Context> = unimplemented!();
+            assert_send(reconcile(obj, ctx));
+        }
+        let _ = check;
+    }
+}

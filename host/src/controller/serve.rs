@@ -1,0 +1,365 @@
+//! Wiring: the client, the reflectors, the controller, the webhook server, the health and
+//! metrics server, and the shutdown that stops them together.
+
+use super::metrics::Metrics;
+use super::module::Module;
+use super::observe::Stores;
+use super::{error_policy, reconcile, Context};
+use crate::engine::Engine;
+use crate::webhook::{self, WebhookState};
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use lws_core::labels::SET_NAME_LABEL_KEY;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What `lws controller` is told on the command line.
+pub struct ControllerConfig {
+    pub engine: Engine,
+    /// Where the webhooks listen (HTTPS); `None` runs the controller alone.
+    pub webhook: Option<WebhookListener>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (HTTP).
+    pub health_addr: SocketAddr,
+    /// The gang-scheduling provider (`volcano`), passed to the module.
+    pub scheduler_provider: Option<String>,
+    /// Written with the process id once running, removed on exit.
+    pub pid_file: Option<PathBuf>,
+    /// `reportingInstance` of events (defaults to the host name).
+    pub instance: Option<String>,
+}
+
+/// The webhook server's address and its serving certificate.
+pub struct WebhookListener {
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The label-exists selector every child watch uses.
+fn children() -> watcher::Config {
+    watcher::Config::default().labels(SET_NAME_LABEL_KEY)
+}
+
+/// A reflector feeding `writer` from a watch on `api`; yields every object it touches.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects()
+}
+
+/// The LeaderWorkerSet a child belongs to, by its name label.
+fn owner_by_label<K: Resource>(
+    resource: ApiResource,
+) -> impl Fn(K) -> Option<ObjectRef<DynamicObject>> {
+    move |child: K| {
+        let name = child.labels().get(SET_NAME_LABEL_KEY)?;
+        let namespace = child.namespace()?;
+        Some(ObjectRef::new_with(name, resource.clone()).within(&namespace))
+    }
+}
+
+/// Runs until SIGTERM or SIGINT; returns once everything has stopped.
+pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_default()
+        .await
+        .context("connecting to the cluster")?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let module = Module::new(config.engine, metrics.clone());
+
+    let lws_resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(
+            lws_core::api::GROUP,
+            lws_core::api::VERSION,
+            lws_core::api::KIND,
+        ),
+        lws_core::api::PLURAL,
+    );
+
+    // Stores: the three kinds whose changes also trigger a reconcile are reflected in the
+    // controller's own trigger streams (so a trigger is never ahead of its store); the other
+    // two are reflected by tasks of their own.
+    let (sts_store, sts_writer) = reflector::store();
+    let (pod_store, pod_writer) = reflector::store();
+    let (svc_store, svc_writer) = reflector::store();
+    let (rev_store, rev_writer) = reflector::store();
+    let (node_store, node_writer) = reflector::store();
+    let stores = Stores {
+        stateful_sets: sts_store,
+        pods: pod_store,
+        services: svc_store,
+        revisions: rev_store,
+        nodes: node_store,
+    };
+    let sts_stream = reflect(
+        Api::<StatefulSet>::all(client.clone()),
+        children(),
+        sts_writer,
+    );
+    let pod_stream = reflect(Api::<Pod>::all(client.clone()), children(), pod_writer);
+    let svc_stream = reflect(Api::<Service>::all(client.clone()), children(), svc_writer);
+    let rev_stream = reflect(
+        Api::<ControllerRevision>::all(client.clone()),
+        children(),
+        rev_writer,
+    );
+    let node_stream = reflect(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        node_writer,
+    );
+    tokio::spawn(drain("controllerrevisions", rev_stream));
+    tokio::spawn(drain("nodes", node_stream));
+
+    let ready = Arc::new(AtomicBool::new(false));
+    {
+        let (stores, ready) = (stores.clone(), ready.clone());
+        tokio::spawn(async move {
+            while !stores.ready(Duration::from_secs(3600)).await {}
+            ready.store(true, Ordering::Relaxed);
+            tracing::info!("caches synced");
+        });
+    }
+
+    let instance = config.instance.or_else(|| std::env::var("HOSTNAME").ok());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "leaderworkerset".into(),
+            instance,
+        },
+    );
+    let context = Arc::new(Context {
+        client: client.clone(),
+        module: module.clone(),
+        stores,
+        recorder,
+        metrics: metrics.clone(),
+        lws_resource: lws_resource.clone(),
+        scheduler_provider: config.scheduler_provider.clone(),
+    });
+
+    let lws_api = Api::<DynamicObject>::all_with(client.clone(), &lws_resource);
+    let stop = shutdown.clone();
+    let controller =
+        Controller::new_with(lws_api, watcher::Config::default(), lws_resource.clone())
+            .watches_stream(
+                sts_stream,
+                owner_by_label::<StatefulSet>(lws_resource.clone()),
+            )
+            .watches_stream(pod_stream, owner_by_label::<Pod>(lws_resource.clone()))
+            .watches_stream(svc_stream, owner_by_label::<Service>(lws_resource.clone()))
+            .graceful_shutdown_on(async move { stop.cancelled().await })
+            .run(reconcile, error_policy, context)
+            .for_each(|result| async move {
+                match result {
+                    Ok((object, _)) => tracing::debug!(lws = %object.name, "reconciled"),
+                    Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                        tracing::debug!(lws = %object.name, "gone")
+                    }
+                    Err(error) => tracing::debug!(%error, "controller"),
+                }
+            });
+
+    let health = serve_health(
+        config.health_addr,
+        registry,
+        ready.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let webhooks = match config.webhook {
+        Some(listener) => Some(
+            serve_webhooks(
+                listener,
+                WebhookState {
+                    module,
+                    metrics,
+                    scheduler_provider: config.scheduler_provider,
+                },
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    if let Some(path) = &config.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    tracing::info!(health = %config.health_addr, "controller started");
+
+    controller.await;
+    shutdown.cancel();
+    if let Some(webhooks) = webhooks {
+        let _ = webhooks.await;
+    }
+    let _ = health.await;
+    if let Some(path) = &config.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// Polls a reflector stream that only feeds a store; watch errors are retried by the backoff.
+async fn drain<K>(kind: &'static str, stream: impl Stream<Item = Result<K, watcher::Error>>) {
+    futures::pin_mut!(stream);
+    while let Some(item) = stream.next().await {
+        if let Err(error) = item {
+            tracing::warn!(kind, %error, "watch");
+        }
+    }
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        token.cancel();
+    });
+}
+
+#[derive(Clone)]
+struct HealthState {
+    registry: Arc<Registry>,
+    ready: Arc<AtomicBool>,
+}
+
+/// `/healthz` (the process answers), `/readyz` (the caches are synced), `/metrics`.
+async fn serve_health(
+    addr: SocketAddr,
+    registry: Registry,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let state = HealthState {
+        registry: Arc::new(registry),
+        ready,
+    };
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<HealthState>| async move {
+                if s.ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<HealthState>| async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &s.registry) {
+                    Ok(()) => (
+                        StatusCode::OK,
+                        [(
+                            "content-type",
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    ),
+                    Err(_) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        [("content-type", "text/plain")],
+                        String::new(),
+                    ),
+                }
+            }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} for /healthz, /readyz, /metrics"))?;
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "health server");
+        }
+    }))
+}
+
+/// The HTTPS webhook server (rustls, ring).
+async fn serve_webhooks(
+    listener: WebhookListener,
+    state: WebhookState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&listener.cert, &listener.key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading the serving certificate {} and key {}",
+                listener.cert.display(),
+                listener.key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        });
+    }
+    let app = webhook::router(state);
+    let addr = listener.addr;
+    // Bind before returning, so a taken port fails start-up rather than a background task.
+    let socket = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding {addr} for the webhooks"))?;
+    socket.set_nonblocking(true)?;
+    let server = axum_server::from_tcp_rustls(socket, tls)?.handle(handle);
+    tracing::info!(%addr, "webhook server listening");
+    Ok(tokio::spawn(async move {
+        if let Err(error) = server.serve(app.into_make_service()).await {
+            tracing::error!(%error, "webhook server");
+        }
+    }))
+}

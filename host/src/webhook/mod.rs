@@ -1,0 +1,241 @@
+//! The admission webhooks, answered by the module: plumbing here, decisions in `lws.wasm`.
+//!
+//! | path | module operation | answer |
+//! |---|---|---|
+//! | `/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset` | `validate` (Kubewarden) | a JSONPatch from the object to `mutated_object`; never a refusal (the validating webhook refuses, as upstream) |
+//! | `/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset` | `validate` | the verdict, with the module's message and code |
+//! | `/mutate--v1-pod` | `mutate_pod` | a JSONPatch to the mutated pod, or a refusal with the module's error |
+//! | `/validate--v1-pod` | none | always allowed (upstream's handler is a no-op) |
+
+use crate::controller::metrics::Metrics;
+use crate::controller::metrics::OperationLabels;
+use crate::controller::module::Module;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::DynamicObject;
+use lws_core::ops::names;
+use lws_core::policy::ValidationResponse;
+use serde_json::{json, Value};
+
+pub const MUTATE_LWS_PATH: &str = "/mutate-leaderworkerset-x-k8s-io-v1-leaderworkerset";
+pub const VALIDATE_LWS_PATH: &str = "/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset";
+pub const MUTATE_POD_PATH: &str = "/mutate--v1-pod";
+pub const VALIDATE_POD_PATH: &str = "/validate--v1-pod";
+
+/// What each handler needs: the module and the metrics.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub module: Module,
+    pub metrics: Metrics,
+    /// The gang-scheduling provider passed to pod mutation (`volcano` or none).
+    pub scheduler_provider: Option<String>,
+}
+
+/// The four upstream paths.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route(MUTATE_LWS_PATH, post(mutate_lws))
+        .route(VALIDATE_LWS_PATH, post(validate_lws))
+        .route(MUTATE_POD_PATH, post(mutate_pod))
+        .route(VALIDATE_POD_PATH, post(validate_pod))
+        .with_state(state)
+}
+
+type Review = Json<AdmissionReview<DynamicObject>>;
+
+/// A parsed review: the typed request (for the reply) and the raw request (for the module,
+/// which reads it as it is, with nothing dropped by a typed round trip).
+struct Incoming {
+    request: AdmissionRequest<DynamicObject>,
+    raw: Value,
+}
+
+fn parse(path: &'static str, state: &WebhookState, body: Value) -> Result<Incoming, Review> {
+    state
+        .metrics
+        .admissions
+        .get_or_create(&OperationLabels {
+            operation: path.to_string(),
+        })
+        .inc();
+    let raw = body.get("request").cloned().unwrap_or(Value::Null);
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_value(body) {
+        Ok(review) => review,
+        Err(e) => {
+            return Err(Json(
+                AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")).into_review(),
+            ))
+        }
+    };
+    let request: Result<AdmissionRequest<DynamicObject>, _> = review.try_into();
+    match request {
+        Ok(request) => Ok(Incoming { request, raw }),
+        Err(e) => Err(Json(
+            AdmissionResponse::invalid(e.to_string()).into_review(),
+        )),
+    }
+}
+
+/// Asks the module's Kubewarden `validate` for a verdict on an LWS admission request.
+async fn verdict(state: &WebhookState, raw: Value) -> Result<ValidationResponse, String> {
+    let payload = json!({ "request": raw, "settings": {} });
+    let answer = state
+        .module
+        .call(names::VALIDATE, payload.to_string().into_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&answer)
+        .map_err(|e| format!("lws.wasm validate answered no ValidationResponse: {e}"))
+}
+
+/// Defaulting: the patch from the submitted object to the module's `mutated_object`.
+async fn mutate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
+    let incoming = match parse(MUTATE_LWS_PATH, &state, body) {
+        Ok(incoming) => incoming,
+        Err(reply) => return reply,
+    };
+    let response = AdmissionResponse::from(&incoming.request);
+    let original = incoming.raw.get("object").cloned().unwrap_or(Value::Null);
+    let reply = match verdict(&state, incoming.raw).await {
+        // A refusal is the validating webhook's to give; defaulting admits as it is.
+        Ok(ValidationResponse {
+            accepted: true,
+            mutated_object: Some(mutated),
+            ..
+        }) => with_diff(response, &original, &mutated),
+        Ok(_) => response,
+        Err(message) => deny(response, 500, "InternalError", message),
+    };
+    Json(reply.into_review())
+}
+
+/// Validation: the module's verdict, with its message and code (422 for an invalid object).
+async fn validate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
+    let incoming = match parse(VALIDATE_LWS_PATH, &state, body) {
+        Ok(incoming) => incoming,
+        Err(reply) => return reply,
+    };
+    let response = AdmissionResponse::from(&incoming.request);
+    let reply = match verdict(&state, incoming.raw).await {
+        Ok(v) if v.accepted => response,
+        Ok(v) => {
+            let code = v.code.unwrap_or(422);
+            let reason = if code == 422 { "Invalid" } else { "BadRequest" };
+            deny(response, code, reason, v.message.unwrap_or_default())
+        }
+        Err(message) => deny(response, 500, "InternalError", message),
+    };
+    Json(reply.into_review())
+}
+
+/// The module's answer to `mutate_pod`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum PodAnswer {
+    Pod(Value),
+    Error(String),
+}
+
+/// Pod defaulting (labels, env, affinities): a patch to the module's pod, or its refusal.
+async fn mutate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
+    let incoming = match parse(MUTATE_POD_PATH, &state, body) {
+        Ok(incoming) => incoming,
+        Err(reply) => return reply,
+    };
+    let response = AdmissionResponse::from(&incoming.request);
+    if incoming.request.operation != Operation::Create {
+        return Json(response.into_review());
+    }
+    let original = incoming.raw.get("object").cloned().unwrap_or(Value::Null);
+    let payload = json!({
+        "pod": original,
+        "context": {
+            "namespace": incoming.request.namespace,
+            "schedulerProvider": state.scheduler_provider,
+        },
+    });
+    let answer = state
+        .module
+        .call(names::MUTATE_POD, payload.to_string().into_bytes())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            serde_json::from_slice::<PodAnswer>(&bytes)
+                .map_err(|e| format!("lws.wasm mutate_pod answered neither pod nor error: {e}"))
+        });
+    let reply = match answer {
+        Ok(PodAnswer::Pod(mutated)) => with_diff(response, &original, &mutated),
+        Ok(PodAnswer::Error(message)) => deny(response, 403, "Forbidden", message),
+        Err(message) => deny(response, 500, "InternalError", message),
+    };
+    Json(reply.into_review())
+}
+
+/// Pods are never refused (upstream's validator is a no-op); registered for parity.
+async fn validate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
+    match parse(VALIDATE_POD_PATH, &state, body) {
+        Ok(incoming) => Json(AdmissionResponse::from(&incoming.request).into_review()),
+        Err(reply) => reply,
+    }
+}
+
+/// Adds the JSONPatch that turns `original` into `mutated` (nothing when they are equal).
+fn with_diff(response: AdmissionResponse, original: &Value, mutated: &Value) -> AdmissionResponse {
+    let patch = json_patch::diff(original, mutated);
+    if patch.0.is_empty() {
+        return response;
+    }
+    let uid = response.uid.clone();
+    match response.with_patch(patch) {
+        Ok(response) => response,
+        Err(e) => {
+            let mut refused = AdmissionResponse::invalid(e.to_string());
+            refused.uid = uid;
+            refused
+        }
+    }
+}
+
+/// Refuses with `message`, an HTTP-style `code` and a Status `reason`.
+fn deny(
+    response: AdmissionResponse,
+    code: u16,
+    reason: &str,
+    message: String,
+) -> AdmissionResponse {
+    let mut response = response.deny(message);
+    response.result.code = code;
+    response.result.reason = reason.to_string();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_of_equal_objects_adds_no_patch() {
+        let request: AdmissionRequest<DynamicObject> = serde_json::from_value(json!({
+            "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE", "userInfo": {}, "name": "p", "namespace": "n",
+        }))
+        .unwrap();
+        let response = AdmissionResponse::from(&request);
+        let object = json!({"metadata": {"name": "p"}});
+        assert!(with_diff(response, &object, &object).patch.is_none());
+    }
+
+    #[test]
+    fn diff_patch_turns_original_into_mutated() {
+        let original = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": [1]}});
+        let mutated =
+            json!({"metadata": {"labels": {"a": "1", "b/c": "2"}}, "spec": {"x": [1, 2]}});
+        let patch = json_patch::diff(&original, &mutated);
+        let mut patched = original.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched, mutated);
+    }
+}
