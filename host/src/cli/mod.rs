@@ -1,9 +1,7 @@
 //! The command line: flags in, one small function per subcommand.
 
-mod controller;
-mod crd;
 mod expand;
-mod install;
+mod preview;
 mod validate;
 
 use lws_host::engine::Engine;
@@ -45,22 +43,13 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
-    /// Run the controller and the admission webhooks until SIGTERM.
-    Controller {
-        #[command(flatten)]
-        args: controller::Args,
-        #[command(flatten)]
-        engine: EngineArgs,
+    /// Serve the browser preview on 127.0.0.1 and print its URL: paste a manifest, see every
+    /// pod, label, env var and placement, computed by lws.wasm in the browser.
+    Preview {
+        /// Port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 8100)]
+        port: u16,
     },
-    /// Print the LeaderWorkerSet CustomResourceDefinition.
-    Crd {
-        /// Output format.
-        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
-        output: Format,
-    },
-    /// Print the in-cluster installation, or with `--dev` set up a cluster for a controller
-    /// running on this machine (serving certificate, CRD, webhook configurations by URL).
-    Install(install::Args),
 }
 
 /// Output formats of `lws expand`.
@@ -108,8 +97,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
-        Command::Controller { args, engine } => controller::run(args, engine.engine()?),
-        Command::Crd { output } => crd::run(output),
-        Command::Install(args) => install::run(args),
+        Command::Preview { port } => preview::run(port),
     }
 }
