@@ -46,3 +46,33 @@ clean: ## remove build output (not the cluster cache)
 
 include tests/cluster/cluster.mk
 include tests/browser/browser.mk
+
+# The controller on the local cluster: tests/e2e/controller.sh up|down (cluster-up when no
+# KUBECONFIG, install --dev, a least-privilege ServiceAccount, .cluster/controller.pid).
+E2E_CONTROLLER := bash tests/e2e/controller.sh
+DEMO_LWS := leaderworkerset-sample
+
+e2e: build ## end-to-end suite on the local cluster, controller under its least-privilege role
+	@$(E2E_CONTROLLER) up
+	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
+	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 || rc=$$?; \
+	  $(E2E_CONTROLLER) down; \
+	  if [ $$rc -ne 0 ]; then echo "[e2e] FAILED (controller log: .cluster/logs/controller.log)"; fi; exit $$rc
+
+demo: build ## cluster, controller, the seed's sample: 12 pods Running
+	@$(E2E_CONTROLLER) up
+	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; K=$${KUBECTL:-kubectl}; \
+	  $$K apply -f examples/lws.yaml; \
+	  echo "[demo] waiting for 12 Running pods"; \
+	  for i in $$(seq 1 120); do \
+	    n=$$($$K get pods --selector=leaderworkerset.sigs.k8s.io/name=$(DEMO_LWS) --field-selector=status.phase=Running --no-headers 2>/dev/null | wc -l); \
+	    [ "$$n" -ge 12 ] && break; sleep 1; \
+	  done; \
+	  $$K get pods --selector=leaderworkerset.sigs.k8s.io/name=$(DEMO_LWS); \
+	  [ "$$n" -ge 12 ] || { echo "[demo] only $$n of 12 pods Running (log: .cluster/logs/controller.log)"; exit 1; }; \
+	  echo; echo "[demo] the cluster and the controller keep running (log: .cluster/logs/controller.log)."; \
+	  echo "[demo] stop them with: make demo-down"
+
+demo-down: ## stop the demo's controller and the local cluster
+	@$(E2E_CONTROLLER) down
+	@if [ -f .cluster/pids ]; then $(MAKE) --no-print-directory cluster-down; fi

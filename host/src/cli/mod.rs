@@ -1,6 +1,9 @@
 //! The command line: flags in, one small function per subcommand.
 
+mod controller;
+mod crd;
 mod expand;
+mod install;
 mod preview;
 mod validate;
 
@@ -43,6 +46,22 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Run the controller and the admission webhooks until SIGTERM.
+    Controller {
+        #[command(flatten)]
+        args: controller::Args,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Print the LeaderWorkerSet CustomResourceDefinition.
+    Crd {
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+    /// Print the in-cluster installation, or with `--dev` set up a cluster for a controller
+    /// running on this machine (serving certificate, CRD, webhook configurations by URL).
+    Install(install::Args),
     /// Serve the browser preview on 127.0.0.1 and print its URL: paste a manifest, see every
     /// pod, label, env var and placement, computed by lws.wasm in the browser.
     Preview {
@@ -97,6 +116,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
+        Command::Controller { args, engine } => controller::run(args, engine.engine()?),
+        Command::Crd { output } => crd::run(output),
+        Command::Install(args) => install::run(args),
         Command::Preview { port } => preview::run(port),
     }
 }
