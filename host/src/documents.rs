@@ -32,7 +32,9 @@ impl std::fmt::Display for ParseFailure {
 pub fn read(path: &str) -> anyhow::Result<Result<Vec<Document>, ParseFailure>> {
     let mut text = String::new();
     if path == "-" {
-        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading stdin")?;
     } else {
         text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     }
@@ -46,13 +48,18 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ParseFailure> {
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         return serde_json::from_str(text)
             .map(|value| vec![Document { number: 1, value }])
-            .map_err(|e| ParseFailure { number: Some(1), message: format!("malformed JSON: {e}") });
+            .map_err(|e| ParseFailure {
+                number: Some(1),
+                message: format!("malformed JSON: {e}"),
+            });
     }
     let mut documents = Vec::new();
     for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let number = index + 1;
-        let value = serde_json::Value::deserialize(document)
-            .map_err(|e| ParseFailure { number: Some(number), message: format!("malformed YAML: {e}") })?;
+        let value = serde_json::Value::deserialize(document).map_err(|e| ParseFailure {
+            number: Some(number),
+            message: format!("malformed YAML: {e}"),
+        })?;
         if !value.is_null() {
             documents.push(Document { number, value });
         }
@@ -81,7 +88,11 @@ mod tests {
     fn malformed_yaml_names_the_document() {
         let failure = parse("a: 1\n---\nb: [\n").err().unwrap();
         assert_eq!(failure.number, Some(2));
-        assert!(failure.message.starts_with("malformed YAML"), "{}", failure.message);
+        assert!(
+            failure.message.starts_with("malformed YAML"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]
@@ -93,6 +104,10 @@ mod tests {
     #[test]
     fn json_input_is_parsed_as_json() {
         let failure = parse("{\"a\": }").err().unwrap();
-        assert!(failure.message.starts_with("malformed JSON"), "{}", failure.message);
+        assert!(
+            failure.message.starts_with("malformed JSON"),
+            "{}",
+            failure.message
+        );
     }
 }

@@ -16,12 +16,21 @@ fn lws(args: &[&str]) -> Output {
 }
 
 fn json_stdout(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
 
 fn pods(list: &serde_json::Value) -> Vec<&serde_json::Value> {
-    list["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "Pod").collect()
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "Pod")
+        .collect()
 }
 
 #[test]
@@ -29,8 +38,10 @@ fn expand_lists_the_seeds_twelve_pods_in_order() {
     let list = json_stdout(&lws(&["expand", "-f", "examples/lws.yaml", "-o", "json"]));
     assert_eq!(list["apiVersion"], "v1");
     assert_eq!(list["kind"], "List");
-    let names: Vec<&str> =
-        pods(&list).iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = pods(&list)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
     let mut expected = Vec::new();
     for group in 0..3 {
         expected.push(format!("leaderworkerset-sample-{group}"));
@@ -47,12 +58,30 @@ fn expand_gives_upstreams_labels_annotations_and_env() {
     for pod in pods(&list) {
         let name = pod["metadata"]["name"].as_str().unwrap();
         let labels = &pod["metadata"]["labels"];
-        let group: u32 = labels["leaderworkerset.sigs.k8s.io/group-index"].as_str().unwrap().parse().unwrap();
-        let worker = labels["leaderworkerset.sigs.k8s.io/worker-index"].as_str().unwrap();
-        assert_eq!(labels["leaderworkerset.sigs.k8s.io/name"], "leaderworkerset-sample");
-        assert_eq!(labels["leaderworkerset.sigs.k8s.io/group-key"].as_str().unwrap().len(), 40);
+        let group: u32 = labels["leaderworkerset.sigs.k8s.io/group-index"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let worker = labels["leaderworkerset.sigs.k8s.io/worker-index"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            labels["leaderworkerset.sigs.k8s.io/name"],
+            "leaderworkerset-sample"
+        );
+        assert_eq!(
+            labels["leaderworkerset.sigs.k8s.io/group-key"]
+                .as_str()
+                .unwrap()
+                .len(),
+            40
+        );
         assert!(labels["leaderworkerset.sigs.k8s.io/template-revision-hash"].is_string());
-        assert_eq!(pod["metadata"]["annotations"]["leaderworkerset.sigs.k8s.io/size"], "4");
+        assert_eq!(
+            pod["metadata"]["annotations"]["leaderworkerset.sigs.k8s.io/size"],
+            "4"
+        );
         assert_eq!(pod["metadata"]["namespace"], "default");
         assert_eq!(pod["spec"]["hostname"], name);
         assert_eq!(pod["spec"]["subdomain"], "leaderworkerset-sample");
@@ -62,15 +91,27 @@ fn expand_gives_upstreams_labels_annotations_and_env() {
             env[0]["value"],
             format!("leaderworkerset-sample-{group}.leaderworkerset-sample.default")
         );
-        assert_eq!(env[1], serde_json::json!({"name": "LWS_GROUP_SIZE", "value": "4"}));
-        assert_eq!(env[2], serde_json::json!({"name": "LWS_WORKER_INDEX", "value": worker}));
+        assert_eq!(
+            env[1],
+            serde_json::json!({"name": "LWS_GROUP_SIZE", "value": "4"})
+        );
+        assert_eq!(
+            env[2],
+            serde_json::json!({"name": "LWS_WORKER_INDEX", "value": worker})
+        );
         assert!(pod["metadata"].get("uid").is_none() && pod["spec"].get("nodeName").is_none());
     }
 }
 
 #[test]
 fn expand_yaml_and_json_carry_the_same_objects() {
-    let json = json_stdout(&lws(&["expand", "-f", "examples/lws-subgroup.yaml", "-o", "json"]));
+    let json = json_stdout(&lws(&[
+        "expand",
+        "-f",
+        "examples/lws-subgroup.yaml",
+        "-o",
+        "json",
+    ]));
     let yaml = lws(&["expand", "-f", "examples/lws-subgroup.yaml"]);
     assert!(yaml.status.success());
     let text = String::from_utf8(yaml.stdout).unwrap();
@@ -92,7 +133,11 @@ fn native_and_wasm_engines_print_the_same_bytes() {
         }
         let wasm = lws(&["expand", "-f", path, "-o", "json"]);
         let native = lws(&["expand", "-f", path, "-o", "json", "--engine", "native"]);
-        assert!(wasm.status.success(), "{path}: {}", String::from_utf8_lossy(&wasm.stderr));
+        assert!(
+            wasm.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&wasm.stderr)
+        );
         assert_eq!(wasm.stdout, native.stdout, "{path}");
     }
 }
@@ -103,10 +148,30 @@ fn a_module_is_loaded_only_with_its_pinned_hash() {
     let module = module.to_str().unwrap();
     let bytes = std::fs::read(module).unwrap();
     let sha256 = lws_host::guest::sha256_hex(&bytes);
-    let ok = lws(&["validate", "-f", "examples/lws.yaml", "--module", module, "--module-sha256", &sha256]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = lws(&[
+        "validate",
+        "-f",
+        "examples/lws.yaml",
+        "--module",
+        module,
+        "--module-sha256",
+        &sha256,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let wrong = "0".repeat(64);
-    let refused = lws(&["validate", "-f", "examples/lws.yaml", "--module", module, "--module-sha256", &wrong]);
+    let refused = lws(&[
+        "validate",
+        "-f",
+        "examples/lws.yaml",
+        "--module",
+        module,
+        "--module-sha256",
+        &wrong,
+    ]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not the pinned"));
     let unpinned = lws(&["validate", "-f", "examples/lws.yaml", "--module", module]);
@@ -115,9 +180,18 @@ fn a_module_is_loaded_only_with_its_pinned_hash() {
 
 #[test]
 fn valid_examples_validate() {
-    for example in ["lws.yaml", "lws-exclusive-placement.yaml", "lws-subgroup.yaml", "lws-tpu.yaml"] {
+    for example in [
+        "lws.yaml",
+        "lws-exclusive-placement.yaml",
+        "lws-subgroup.yaml",
+        "lws-tpu.yaml",
+    ] {
         let output = lws(&["validate", "-f", &format!("examples/{example}")]);
-        assert!(output.status.success(), "{example}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
@@ -126,8 +200,10 @@ fn valid_examples_validate() {
 fn every_invalid_manifest_exits_1_with_its_path_and_message() {
     let dir = root().join("tests/invalid");
     let mut checked = 0;
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
@@ -137,7 +213,10 @@ fn every_invalid_manifest_exits_1_with_its_path_and_message() {
         let text = std::fs::read_to_string(&path).unwrap();
         let expect = match text.lines().find_map(|l| l.strip_prefix("# expect: ")) {
             Some(line) => line.trim_end().to_string(),
-            None => std::fs::read_to_string(path.with_extension("expect")).unwrap().trim_end().to_string(),
+            None => std::fs::read_to_string(path.with_extension("expect"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
         };
         let stem = name.rsplit_once('.').unwrap().0;
         let old = dir.join(format!("{stem}.old.yaml"));
@@ -152,11 +231,18 @@ fn every_invalid_manifest_exits_1_with_its_path_and_message() {
             let output = lws(&args);
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert_eq!(output.status.code(), Some(1), "{name} {args:?}: {stderr}");
-            assert!(output.stdout.is_empty(), "{name}: nothing on stdout when invalid");
+            assert!(
+                output.stdout.is_empty(),
+                "{name}: nothing on stdout when invalid"
+            );
             let matched = stderr
                 .lines()
                 .any(|line| line == expect || line.starts_with(&format!("{expect}: ")));
-            assert!(matched, "{name} {:?}: expected {expect:?}, got:\n{stderr}", args[0]);
+            assert!(
+                matched,
+                "{name} {:?}: expected {expect:?}, got:\n{stderr}",
+                args[0]
+            );
         }
         checked += 1;
     }

@@ -33,12 +33,18 @@ pub fn examples() -> Vec<(String, serde_json::Value)> {
         if path.extension().is_some_and(|e| e == "yaml") {
             let value = yaml(&std::fs::read_to_string(&path).unwrap());
             if value["kind"] == "LeaderWorkerSet" {
-                found.push((path.file_name().unwrap().to_string_lossy().into_owned(), value));
+                found.push((
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    value,
+                ));
             }
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(found.len() >= 8, "examples/ holds the seed's and upstream's samples");
+    assert!(
+        found.len() >= 8,
+        "examples/ holds the seed's and upstream's samples"
+    );
     found
 }
 
@@ -61,8 +67,10 @@ pub struct InvalidCase {
 pub fn invalid_cases() -> Vec<InvalidCase> {
     let dir = root().join("tests/invalid");
     let mut cases = Vec::new();
-    let mut paths: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.sort();
     for path in paths {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -90,7 +98,10 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             expect,
         });
     }
-    assert!(cases.len() >= 30, "the corpus holds at least 30 invalid manifests");
+    assert!(
+        cases.len() >= 30,
+        "the corpus holds at least 30 invalid manifests"
+    );
     cases
 }
 
@@ -113,7 +124,12 @@ fn expectation(path: &Path, text: &str) -> String {
     }
     let sibling = path.with_extension("expect");
     std::fs::read_to_string(&sibling)
-        .unwrap_or_else(|_| panic!("{}: no `# expect:` line and no .expect file", path.display()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "{}: no `# expect:` line and no .expect file",
+                path.display()
+            )
+        })
         .trim_end()
         .to_string()
 }
@@ -126,7 +142,10 @@ pub fn corpus() -> Vec<serde_json::Value> {
 }
 
 /// A Kubewarden `ValidationRequest` for creating `lws`.
-pub fn kubewarden_request(lws: &serde_json::Value, settings: serde_json::Value) -> serde_json::Value {
+pub fn kubewarden_request(
+    lws: &serde_json::Value,
+    settings: serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({
         "settings": settings,
         "request": {
@@ -185,7 +204,10 @@ pub fn run_node_batch(bytes: &[u8], calls: &[(&str, Vec<u8>)]) -> (String, Vec<V
     assert!(output.status.success(), "node batch failed");
     let text = String::from_utf8(output.stdout).unwrap();
     let mut lines = text.lines();
-    let sha256 = lines.next().expect("node prints the module's sha256 first").to_string();
+    let sha256 = lines
+        .next()
+        .expect("node prints the module's sha256 first")
+        .to_string();
     let answers: Vec<Vec<u8>> = lines.map(unhex).collect();
     assert_eq!(answers.len(), calls.len(), "node answered every call");
     (sha256, answers)
@@ -240,7 +262,14 @@ pub fn generated_manifests(count: usize) -> Vec<serde_json::Value> {
 fn generate_one(random: &mut Random, index: usize) -> serde_json::Value {
     use serde_json::json;
     let name = if random.chance(5) {
-        random.pick(&["Bad_Name", "9lives", "", "a-very-long-name-that-goes-on-and-on-beyond-the-sixty-three-char-limit"]).to_string()
+        random
+            .pick(&[
+                "Bad_Name",
+                "9lives",
+                "",
+                "a-very-long-name-that-goes-on-and-on-beyond-the-sixty-three-char-limit",
+            ])
+            .to_string()
     } else {
         format!("gen-{index}")
     };
@@ -265,8 +294,13 @@ fn generate_one(random: &mut Random, index: usize) -> serde_json::Value {
         });
     }
     if random.chance(25) {
-        template["restartPolicy"] =
-            json!(random.pick(&["RecreateGroupOnPodRestart", "RecreateGroupAfterStart", "Default", "None", "Sometimes"]));
+        template["restartPolicy"] = json!(random.pick(&[
+            "RecreateGroupOnPodRestart",
+            "RecreateGroupAfterStart",
+            "Default",
+            "None",
+            "Sometimes"
+        ]));
     }
     if random.chance(25) {
         let mut policy = json!({"subGroupSize": random.pick(&[1, 2, 3, 0])});
@@ -301,17 +335,24 @@ fn generate_one(random: &mut Random, index: usize) -> serde_json::Value {
         });
     }
     if random.chance(20) {
-        spec["networkConfig"] = json!({"subdomainPolicy": random.pick(&["Shared", "UniquePerReplica"])});
+        spec["networkConfig"] =
+            json!({"subdomainPolicy": random.pick(&["Shared", "UniquePerReplica"])});
     }
     if random.chance(15) {
         spec["startupPolicy"] = json!(random.pick(&["LeaderCreated", "LeaderReady", "Eventually"]));
     }
     let mut annotations = serde_json::Map::new();
     if random.chance(20) {
-        annotations.insert("leaderworkerset.sigs.k8s.io/exclusive-topology".into(), json!("rack"));
+        annotations.insert(
+            "leaderworkerset.sigs.k8s.io/exclusive-topology".into(),
+            json!("rack"),
+        );
     }
     if random.chance(15) {
-        annotations.insert("leaderworkerset.sigs.k8s.io/subgroup-exclusive-topology".into(), json!("rack"));
+        annotations.insert(
+            "leaderworkerset.sigs.k8s.io/subgroup-exclusive-topology".into(),
+            json!("rack"),
+        );
     }
     let mut metadata = json!({"name": name, "labels": {"team": "inference"}});
     if !annotations.is_empty() {
@@ -326,4 +367,42 @@ fn generate_one(random: &mut Random, index: usize) -> serde_json::Value {
         "metadata": metadata,
         "spec": spec,
     })
+}
+
+/// `reconcile` inputs for every admissible manifest: a fresh LWS, then the same LWS seeing the
+/// leader StatefulSet its first plan applied (the steady state's first step).
+pub fn reconcile_inputs(manifests: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut inputs = Vec::new();
+    for (index, manifest) in manifests.iter().enumerate() {
+        let Ok(mut lws) = lws_core::ops::admit_new(manifest.clone()) else {
+            continue;
+        };
+        lws.metadata.uid = Some(format!("00000000-0000-0000-0000-{index:012}"));
+        lws.metadata.generation = Some(1);
+        let fresh = serde_json::json!({"lws": lws, "now": "2026-11-27T00:00:00Z"});
+        let plan = lws_core::ops::call(
+            lws_core::ops::names::RECONCILE,
+            &serde_json::to_vec(&fresh).unwrap(),
+        )
+        .expect("reconcile answers an admissible LWS");
+        let plan: serde_json::Value = serde_json::from_slice(&plan).unwrap();
+        let leader_sts = plan["apply"].as_array().and_then(|a| a.first()).cloned();
+        let revisions: Vec<serde_json::Value> = plan["create"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter(|o| o["kind"] == "ControllerRevision")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        inputs.push(fresh.clone());
+        inputs.push(serde_json::json!({
+            "lws": lws,
+            "now": "2026-11-27T00:00:05Z",
+            "leaderStatefulSet": leader_sts,
+            "revisions": revisions,
+        }));
+    }
+    inputs
 }

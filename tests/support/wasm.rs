@@ -62,7 +62,10 @@ pub fn read_sections(bytes: &[u8]) -> Sections {
                     let module = reader.name();
                     let name = reader.name();
                     let kind = reader.byte();
-                    assert_eq!(kind, 0, "{module}.{name}: only function imports are expected");
+                    assert_eq!(
+                        kind, 0,
+                        "{module}.{name}: only function imports are expected"
+                    );
                     reader.leb();
                     sections.imports.push((module, name));
                 }

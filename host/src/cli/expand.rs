@@ -1,9 +1,9 @@
 //! `lws expand`: every object a LeaderWorkerSet becomes, rendered offline.
 
 use super::Format;
+use lws_core::ops::{names, Problems};
 use lws_host::documents;
 use lws_host::engine::Engine;
-use lws_core::ops::{names, Problems};
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -1,8 +1,8 @@
 //! `lws validate`: the admission webhooks' verdict, offline.
 
+use lws_core::ops::{names, Problems};
 use lws_host::documents;
 use lws_host::engine::Engine;
-use lws_core::ops::{names, Problems};
 use std::process::ExitCode;
 
 /// Validates each document (against `old` when given); exit 1 with `path: message` lines when
@@ -35,14 +35,22 @@ pub fn run(file: &str, old: Option<&str>, engine: &Engine) -> anyhow::Result<Exi
             invalid = true;
         }
     }
-    Ok(if invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One `path: message` line per problem, on stderr; prefixed with the document number when
 /// the input holds several documents.
 pub fn print_problems(number: usize, many: bool, problems: &Problems) {
     for problem in &problems.problems {
-        let prefix = if many { format!("document {number}: ") } else { String::new() };
+        let prefix = if many {
+            format!("document {number}: ")
+        } else {
+            String::new()
+        };
         if problem.path.is_empty() {
             eprintln!("{prefix}{}", problem.message);
         } else {
