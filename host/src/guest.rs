@@ -38,7 +38,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         // Expanding 100 groups × size 8 uses a few MiB; 256 MiB leaves room for far larger sets.
-        Limits { memory_bytes: 256 << 20, deadline: Duration::from_secs(5) }
+        Limits {
+            memory_bytes: 256 << 20,
+            deadline: Duration::from_secs(5),
+        }
     }
 }
 
@@ -122,7 +125,13 @@ impl GuestRuntime {
         let instance_pre = linker.instantiate_pre(&module).map_err(load_error)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
-        Ok(GuestRuntime { engine, instance_pre, limits, sha256, ticker_stop })
+        Ok(GuestRuntime {
+            engine,
+            instance_pre,
+            limits,
+            sha256,
+            ticker_stop,
+        })
     }
 
     /// The sha256 of the module this runtime runs, in hex.
@@ -137,7 +146,10 @@ impl GuestRuntime {
             payload: payload.to_vec(),
             response: None,
             error: None,
-            memory_cap: MemoryCap { max_bytes: self.limits.memory_bytes, refused: false },
+            memory_cap: MemoryCap {
+                max_bytes: self.limits.memory_bytes,
+                refused: false,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory_cap);
@@ -157,7 +169,9 @@ impl GuestRuntime {
                 message: "the guest reported success but sent no response".to_string(),
             });
         }
-        let message = state.error.map(|e| String::from_utf8_lossy(&e).into_owned());
+        let message = state
+            .error
+            .map(|e| String::from_utf8_lossy(&e).into_owned());
         Err(GuestError::Protocol {
             operation: operation.to_string(),
             message: message.unwrap_or_else(|| "the guest failed without a message".to_string()),
@@ -304,7 +318,10 @@ fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn load_error(error: wasmtime::Error) -> GuestError {
