@@ -23,7 +23,9 @@ running_pid() {
   [[ -f "$PID_FILE" ]] || return 1
   local pid; pid="$(cat "$PID_FILE")"
   [[ -n "$pid" && -e "/proc/$pid/exe" ]] || return 1
-  [[ "$(readlink -f "/proc/$pid/exe")" == "$(readlink -f "$LWS")" ]] || return 1
+  # A rebuilt binary shows as "<path> (deleted)" for the process still running the old one.
+  local exe; exe="$(readlink "/proc/$pid/exe")"; exe="${exe% (deleted)}"
+  [[ "$exe" == "$(readlink -f "$LWS")" ]] || return 1
   echo "$pid"
 }
 

@@ -68,7 +68,7 @@ pub fn must(args: &[&str], stdin: Option<&str>) -> String {
 }
 
 /// The `lws` binary the controller runs.
-pub fn lws() -> Command {
+pub fn lws_cli() -> Command {
     let path = std::env::var("LWS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("target/release/lws"));

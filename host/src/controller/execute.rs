@@ -2,13 +2,13 @@
 //! create, apply, delete, status, events. Nothing here looks inside the objects beyond what
 //! addressing them needs (apiVersion, kind, namespace, name).
 
+use super::events::{EventRecorder, NewEvent};
 use super::Error;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, Preconditions, PropagationPolicy,
 };
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use kube::Client;
 use lws_core::labels::FIELD_MANAGER;
 use lws_core::reconcile::{EventType, ObjectRef, PlannedEvent, ReconcilePlan};
@@ -17,7 +17,7 @@ use lws_core::reconcile::{EventType, ObjectRef, PlannedEvent, ReconcilePlan};
 pub struct Executor<'a> {
     pub client: &'a Client,
     pub lws_api: &'a Api<DynamicObject>,
-    pub recorder: &'a Recorder,
+    pub recorder: &'a EventRecorder,
     /// The LeaderWorkerSet, as the `regarding` object of every event.
     pub regarding: ObjectReference,
 }
@@ -55,6 +55,8 @@ impl Executor<'_> {
         match api.create(&PostParams::default(), &dynamic).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+            // The namespace is going away with everything in it: nothing left to create.
+            Err(kube::Error::Api(status)) if namespace_terminating(&status) => Ok(()),
             Err(source) => Err(Error::Create {
                 what: describe(object),
                 source,
@@ -110,15 +112,15 @@ impl Executor<'_> {
 
     /// Records one event through events.k8s.io, regarding the LeaderWorkerSet.
     async fn publish(&self, planned: &PlannedEvent) -> Result<(), Error> {
-        let event = Event {
+        let event = NewEvent {
             type_: match planned.type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
             },
             reason: planned.reason.clone(),
-            note: Some(planned.note.clone()),
             action: planned.action.clone(),
-            secondary: planned.related.as_ref().map(|r| ObjectReference {
+            note: planned.note.clone(),
+            related: planned.related.as_ref().map(|r| ObjectReference {
                 api_version: Some(r.api_version.clone()),
                 kind: Some(r.kind.clone()),
                 namespace: Some(r.namespace.clone()),
@@ -128,7 +130,7 @@ impl Executor<'_> {
             }),
         };
         self.recorder
-            .publish(&event, &self.regarding)
+            .publish(event, &self.regarding)
             .await
             .map_err(Error::Event)
     }
@@ -195,4 +197,12 @@ fn describe(object: &serde_json::Value) -> String {
         get("/metadata/namespace"),
         get("/metadata/name")
     )
+}
+
+/// A Forbidden answer because the namespace is being deleted.
+fn namespace_terminating(status: &kube::core::Status) -> bool {
+    status
+        .details
+        .as_ref()
+        .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }

@@ -14,6 +14,7 @@
 //! to emit, all come from the plan. A failed step ends the reconcile with an [`Error`]; the
 //! next reconcile starts from the stores again, so every step is safe to repeat.
 
+pub mod events;
 pub mod execute;
 pub mod metrics;
 pub mod module;
@@ -22,10 +23,10 @@ mod serve;
 
 pub use serve::{run, ControllerConfig, WebhookListener};
 
+use events::EventRecorder;
 use execute::Executor;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::{Client, Resource, ResourceExt};
 use lws_core::reconcile::{ReconcileInput, ReconcilePlan};
 use lws_core::LeaderWorkerSet;
@@ -100,7 +101,7 @@ pub struct Context {
     pub client: Client,
     pub module: Module,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: Metrics,
     /// The LeaderWorkerSet resource (group, version, plural) for dynamic API handles.
     pub lws_resource: ApiResource,

@@ -16,6 +16,7 @@ use lws_core::reconcile::ReconcileInput;
 use lws_core::LeaderWorkerSet;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The caches the reconciler reads. Cloning is cheap: each is a handle on a shared map.
 #[derive(Clone)]
@@ -25,20 +26,58 @@ pub struct Stores {
     pub services: Store<Service>,
     pub revisions: Store<ControllerRevision>,
     pub nodes: Store<Node>,
+    /// Turns true once every store has seen its first full list (see [`Stores::track_sync`]).
+    synced: watch::Receiver<bool>,
 }
 
 impl Stores {
-    /// Waits until every store has seen its first full list, or `timeout` passes; `false`
-    /// when some store is still filling (the caller requeues rather than decide on a partial view).
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        let all = async {
-            self.stateful_sets.wait_until_ready().await.is_ok()
-                && self.pods.wait_until_ready().await.is_ok()
-                && self.services.wait_until_ready().await.is_ok()
-                && self.revisions.wait_until_ready().await.is_ok()
-                && self.nodes.wait_until_ready().await.is_ok()
+    /// Bundles the stores; call [`Stores::track_sync`] with the returned sender.
+    pub fn new(
+        stateful_sets: Store<StatefulSet>,
+        pods: Store<Pod>,
+        services: Store<Service>,
+        revisions: Store<ControllerRevision>,
+        nodes: Store<Node>,
+    ) -> (Self, watch::Sender<bool>) {
+        let (sender, synced) = watch::channel(false);
+        let stores = Stores {
+            stateful_sets,
+            pods,
+            services,
+            revisions,
+            nodes,
+            synced,
         };
-        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+        (stores, sender)
+    }
+
+    /// Waits for every store's first list, then flips the synced flag.
+    ///
+    /// This must be the only waiter on the stores themselves: kube's `Store::wait_until_ready`
+    /// keeps one waker, so two tasks waiting at once can leave one asleep forever. Everyone
+    /// else waits on the flag ([`Stores::ready`]).
+    pub async fn track_sync(self, sender: watch::Sender<bool>) {
+        let all = self.stateful_sets.wait_until_ready().await.is_ok()
+            && self.pods.wait_until_ready().await.is_ok()
+            && self.services.wait_until_ready().await.is_ok()
+            && self.revisions.wait_until_ready().await.is_ok()
+            && self.nodes.wait_until_ready().await.is_ok();
+        if all {
+            let _ = sender.send(true);
+        }
+    }
+
+    /// True once every store has seen its first full list.
+    pub fn is_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    /// Waits until the stores are synced, or `timeout` passes; `false` when still filling (the
+    /// caller requeues rather than decide on a partial view).
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut synced = self.synced.clone();
+        let waited = tokio::time::timeout(timeout, async move { synced.wait_for(|s| *s).await.is_ok() });
+        waited.await.unwrap_or(false)
     }
 
     /// The module's input for `lws` as the stores see it now.

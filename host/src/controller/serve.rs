@@ -1,6 +1,7 @@
 //! Wiring: the client, the reflectors, the controller, the webhook server, the health and
 //! metrics server, and the shutdown that stops them together.
 
+use super::events::EventRecorder;
 use super::metrics::Metrics;
 use super::module::Module;
 use super::observe::Stores;
@@ -16,7 +17,6 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
@@ -24,7 +24,6 @@ use lws_core::labels::SET_NAME_LABEL_KEY;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -115,13 +114,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let (svc_store, svc_writer) = reflector::store();
     let (rev_store, rev_writer) = reflector::store();
     let (node_store, node_writer) = reflector::store();
-    let stores = Stores {
-        stateful_sets: sts_store,
-        pods: pod_store,
-        services: svc_store,
-        revisions: rev_store,
-        nodes: node_store,
-    };
+    let (stores, synced) = Stores::new(sts_store, pod_store, svc_store, rev_store, node_store);
     let sts_stream = reflect(
         Api::<StatefulSet>::all(client.clone()),
         children(),
@@ -142,24 +135,19 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     tokio::spawn(drain("controllerrevisions", rev_stream));
     tokio::spawn(drain("nodes", node_stream));
 
-    let ready = Arc::new(AtomicBool::new(false));
     {
-        let (stores, ready) = (stores.clone(), ready.clone());
+        let stores = stores.clone();
         tokio::spawn(async move {
-            while !stores.ready(Duration::from_secs(3600)).await {}
-            ready.store(true, Ordering::Relaxed);
-            tracing::info!("caches synced");
+            stores.clone().track_sync(synced).await;
+            if stores.is_synced() {
+                tracing::info!("caches synced");
+            }
         });
     }
 
     let instance = config.instance.or_else(|| std::env::var("HOSTNAME").ok());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "leaderworkerset".into(),
-            instance,
-        },
-    );
+    let recorder = EventRecorder::new(client.clone(), "leaderworkerset", instance);
+    let context_stores = stores.clone();
     let context = Arc::new(Context {
         client: client.clone(),
         module: module.clone(),
@@ -195,7 +183,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let health = serve_health(
         config.health_addr,
         registry,
-        ready.clone(),
+        context_stores,
         shutdown.clone(),
     )
     .await?;
@@ -265,26 +253,26 @@ fn spawn_signal_handler(token: CancellationToken) {
 #[derive(Clone)]
 struct HealthState {
     registry: Arc<Registry>,
-    ready: Arc<AtomicBool>,
+    stores: Stores,
 }
 
 /// `/healthz` (the process answers), `/readyz` (the caches are synced), `/metrics`.
 async fn serve_health(
     addr: SocketAddr,
     registry: Registry,
-    ready: Arc<AtomicBool>,
+    stores: Stores,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let state = HealthState {
         registry: Arc::new(registry),
-        ready,
+        stores,
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
             get(|State(s): State<HealthState>| async move {
-                if s.ready.load(Ordering::Relaxed) {
+                if s.stores.is_synced() {
                     (StatusCode::OK, "ok")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
