@@ -16,6 +16,9 @@ browser-setup: ## install Debian's chromium (if missing) and the browser suites'
 browser-test: build browser-setup ## the preview page in headless Chromium; screenshots in target/browser/
 	node --test $(BROWSER_TESTS)/
 
+# `make bench` includes the browser benchmark (a prerequisite only; the recipe is the Makefile's).
+bench: bench-browser
+
 bench-browser: build browser-setup ## preview input-to-rendered time, 3×4 and 100×8 (budget 50 ms) -> target/bench/browser.json
 	node $(BROWSER_TESTS)/bench.mjs
 
