@@ -58,6 +58,17 @@ describe("lws preview page", () => {
     await page.click("#tab-groups");
   });
 
+  test("the expanded objects download as one YAML stream", async () => {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+    assert.equal(download.suggestedFilename(), "leaderworkerset-sample-expanded.yaml");
+    const chunks = [];
+    for await (const chunk of await download.createReadStream()) chunks.push(chunk);
+    const documents = Buffer.concat(chunks).toString("utf8").split(/^---$/m);
+    const kinds = documents.map((d) => d.match(/^kind: (\w+)$/m)?.[1]);
+    assert.deepEqual(kinds.filter((k) => k === "Pod").length, 12);
+    assert.deepEqual(kinds.slice(0, 5), ["StatefulSet", "Service", "StatefulSet", "StatefulSet", "StatefulSet"]);
+  });
+
   test("an invalid manifest shows the error with its field path and line", async () => {
     const invalid = repoText("examples/lws.yaml").replace("size: 4", "size: 0");
     await page.fill("#editor", invalid);
