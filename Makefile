@@ -43,6 +43,10 @@ test: lint unit cluster-test e2e browser-test ## everything: lint, unit, parity,
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it
 
+bench: build ## benchmarks: module per-call native vs wasm, size; table in target/bench/results.json
+	$(CARGO) bench --profile $(PROFILE) --bench module
+	@python3 tests/bench/summarize.py
+
 clean: ## remove build output (not the cluster cache)
 	$(CARGO) clean
 

@@ -93,13 +93,14 @@ pub fn apply_revision(
 
     strip_patch_directive(&mut template);
     remove_go_zero_values(&mut template);
-    let template: LeaderWorkerTemplate = serde_json::from_value(template)
+    // Decoded like every other input (`ops::typed`), to share one deserializer instantiation.
+    let template: LeaderWorkerTemplate = serde_path_to_error::deserialize(template)
         .map_err(|e| RevisionError::Malformed(format!("spec.leaderWorkerTemplate: {e}")))?;
     let network = match network {
         Some(mut value) => {
             strip_patch_directive(&mut value);
             Some(
-                serde_json::from_value::<NetworkConfig>(value)
+                serde_path_to_error::deserialize::<_, NetworkConfig>(value)
                     .map_err(|e| RevisionError::Malformed(format!("spec.networkConfig: {e}")))?,
             )
         }
