@@ -37,7 +37,10 @@ fn reconcile_input(replicas: i32, size: i32) -> Vec<u8> {
 
 fn operations(c: &mut Criterion) {
     let runtime = GuestRuntime::embedded(Limits::default()).expect("the embedded module loads");
-    for (operation, input) in [(names::EXPAND, sample as fn(i32, i32) -> Vec<u8>), (names::RECONCILE, reconcile_input)] {
+    for (operation, input) in [
+        (names::EXPAND, sample as fn(i32, i32) -> Vec<u8>),
+        (names::RECONCILE, reconcile_input),
+    ] {
         let mut group = c.benchmark_group(operation);
         for (replicas, size) in [(3, 4), (100, 8)] {
             let payload = input(replicas, size);

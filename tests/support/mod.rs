@@ -57,7 +57,6 @@ pub fn example(name: &str) -> serde_json::Value {
 /// stored object for update cases, and the line the CLI must print.
 pub struct InvalidCase {
     pub name: String,
-    pub path: PathBuf,
     pub old: Option<serde_json::Value>,
     pub manifest: Option<serde_json::Value>,
     pub expect: String,
@@ -92,7 +91,6 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         };
         cases.push(InvalidCase {
             name,
-            path,
             old,
             manifest: documents.into_iter().next(),
             expect,
