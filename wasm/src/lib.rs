@@ -18,7 +18,17 @@ pub extern "C" fn wapc_init() {
             wapc::register_function($name, |payload| run($name, payload));
         )+};
     }
-    register!(EXPAND, VALIDATE_LWS, DEFAULT, MUTATE_POD, PROTOCOL_VERSION, VALIDATE_SETTINGS, VALIDATE, RECONCILE, PLACEMENT);
+    register!(
+        EXPAND,
+        VALIDATE_LWS,
+        DEFAULT,
+        MUTATE_POD,
+        PROTOCOL_VERSION,
+        VALIDATE_SETTINGS,
+        VALIDATE,
+        RECONCILE,
+        PLACEMENT
+    );
 }
 
 fn run(operation: &str, payload: &[u8]) -> wapc::CallResult {
