@@ -52,7 +52,9 @@ struct Incoming {
     raw: Value,
 }
 
-fn parse(path: &'static str, state: &WebhookState, body: Value) -> Result<Incoming, Review> {
+/// Counts the review and splits it into the typed and the raw request; `Err` carries the
+/// reply for a body that is no AdmissionReview.
+fn parse(path: &'static str, state: &WebhookState, body: Value) -> Result<Incoming, Box<Review>> {
     state
         .metrics
         .admissions
@@ -60,21 +62,15 @@ fn parse(path: &'static str, state: &WebhookState, body: Value) -> Result<Incomi
             operation: path.to_string(),
         })
         .inc();
+    let invalid =
+        |message: String| Box::new(Json(AdmissionResponse::invalid(message).into_review()));
     let raw = body.get("request").cloned().unwrap_or(Value::Null);
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_value(body) {
-        Ok(review) => review,
-        Err(e) => {
-            return Err(Json(
-                AdmissionResponse::invalid(format!("not an AdmissionReview: {e}")).into_review(),
-            ))
-        }
-    };
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(body)
+        .map_err(|e| invalid(format!("not an AdmissionReview: {e}")))?;
     let request: Result<AdmissionRequest<DynamicObject>, _> = review.try_into();
     match request {
         Ok(request) => Ok(Incoming { request, raw }),
-        Err(e) => Err(Json(
-            AdmissionResponse::invalid(e.to_string()).into_review(),
-        )),
+        Err(e) => Err(invalid(e.to_string())),
     }
 }
 
@@ -94,7 +90,7 @@ async fn verdict(state: &WebhookState, raw: Value) -> Result<ValidationResponse,
 async fn mutate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
     let incoming = match parse(MUTATE_LWS_PATH, &state, body) {
         Ok(incoming) => incoming,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let response = AdmissionResponse::from(&incoming.request);
     let original = incoming.raw.get("object").cloned().unwrap_or(Value::Null);
@@ -115,7 +111,7 @@ async fn mutate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) 
 async fn validate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
     let incoming = match parse(VALIDATE_LWS_PATH, &state, body) {
         Ok(incoming) => incoming,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let response = AdmissionResponse::from(&incoming.request);
     let reply = match verdict(&state, incoming.raw).await {
@@ -142,7 +138,7 @@ enum PodAnswer {
 async fn mutate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
     let incoming = match parse(MUTATE_POD_PATH, &state, body) {
         Ok(incoming) => incoming,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let response = AdmissionResponse::from(&incoming.request);
     if incoming.request.operation != Operation::Create {
@@ -177,7 +173,7 @@ async fn mutate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) 
 async fn validate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
     match parse(VALIDATE_POD_PATH, &state, body) {
         Ok(incoming) => Json(AdmissionResponse::from(&incoming.request).into_review()),
-        Err(reply) => reply,
+        Err(reply) => *reply,
     }
 }
 
@@ -226,6 +222,159 @@ mod tests {
         let response = AdmissionResponse::from(&request);
         let object = json!({"metadata": {"name": "p"}});
         assert!(with_diff(response, &object, &object).patch.is_none());
+    }
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use base64::Engine as _;
+    use tower::ServiceExt;
+
+    fn state() -> WebhookState {
+        let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        WebhookState {
+            module: Module::new(crate::engine::Engine::Native, metrics.clone()),
+            metrics,
+            scheduler_provider: None,
+        }
+    }
+
+    /// Posts an AdmissionReview for `object` to `path`; the reply's `response`.
+    async fn review(path: &str, kind: (&str, &str), object: Value) -> Value {
+        let body = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "42",
+                "kind": {"group": kind.0, "version": "v1", "kind": kind.1},
+                "resource": {"group": kind.0, "version": "v1", "resource": "x"},
+                "operation": "CREATE",
+                "userInfo": {},
+                "name": object["metadata"]["name"],
+                "namespace": "ns",
+                "object": object,
+            },
+        });
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let reply = router(state()).oneshot(request).await.unwrap();
+        let bytes = axum::body::to_bytes(reply.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let review: Value = serde_json::from_slice(&bytes).unwrap();
+        review["response"].clone()
+    }
+
+    /// The JSONPatch of a response. kube serializes `patch` as a JSON array of bytes (the API
+    /// server's Go decoder takes that for `[]byte` as well as base64).
+    fn patch_of(response: &Value) -> Vec<Value> {
+        let bytes: Vec<u8> = match &response["patch"] {
+            Value::String(encoded) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap(),
+            Value::Array(_) => serde_json::from_value(response["patch"].clone()).unwrap(),
+            _ => panic!("a patch in {response}"),
+        };
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn lws(size: i64) -> Value {
+        json!({
+            "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": "sample", "namespace": "ns"},
+            "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": size,
+                "workerTemplate": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        })
+    }
+
+    #[tokio::test]
+    async fn lws_defaulting_answers_a_patch() {
+        let response = review(
+            MUTATE_LWS_PATH,
+            ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"),
+            lws(2),
+        )
+        .await;
+        assert_eq!(response["uid"], "42");
+        assert_eq!(response["allowed"], true);
+        assert_eq!(response["patchType"], "JSONPatch");
+        let mut object = lws(2);
+        json_patch::patch(
+            &mut object,
+            &serde_json::from_value::<json_patch::Patch>(Value::Array(patch_of(&response)))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(object["spec"]["startupPolicy"], "LeaderCreated");
+    }
+
+    #[tokio::test]
+    async fn invalid_lws_is_refused_with_422_and_the_field_message() {
+        let response = review(
+            VALIDATE_LWS_PATH,
+            ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"),
+            lws(0),
+        )
+        .await;
+        assert_eq!(response["allowed"], false);
+        assert_eq!(response["status"]["code"], 422);
+        let message = response["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("spec.leaderWorkerTemplate.size"),
+            "{message}"
+        );
+        // Defaulting never refuses: that is the validating webhook's answer.
+        let response = review(
+            MUTATE_LWS_PATH,
+            ("leaderworkerset.x-k8s.io", "LeaderWorkerSet"),
+            lws(0),
+        )
+        .await;
+        assert_eq!(response["allowed"], true);
+    }
+
+    #[tokio::test]
+    async fn pod_mutation_answers_a_patch_or_a_refusal() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "sample-0", "namespace": "ns",
+                "labels": {"leaderworkerset.sigs.k8s.io/name": "sample", "leaderworkerset.sigs.k8s.io/worker-index": "0"},
+                "annotations": {"leaderworkerset.sigs.k8s.io/size": "2"}},
+            "spec": {"subdomain": "sample", "containers": [{"name": "c", "image": "i"}]},
+        });
+        let response = review(MUTATE_POD_PATH, ("", "Pod"), pod.clone()).await;
+        assert_eq!(response["allowed"], true, "{response}");
+        let mut mutated = pod.clone();
+        json_patch::patch(
+            &mut mutated,
+            &serde_json::from_value::<json_patch::Patch>(Value::Array(patch_of(&response)))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            mutated["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/group-index"],
+            "0"
+        );
+        assert!(mutated["spec"]["containers"][0]["env"]
+            .to_string()
+            .contains("LWS_LEADER_ADDRESS"));
+
+        let mut no_size = pod;
+        no_size["metadata"]["annotations"] = json!({});
+        let response = review(MUTATE_POD_PATH, ("", "Pod"), no_size).await;
+        assert_eq!(response["allowed"], false);
+        assert!(response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("size annotation"));
+        let response = review(
+            VALIDATE_POD_PATH,
+            ("", "Pod"),
+            json!({"metadata": {"name": "p"}}),
+        )
+        .await;
+        assert_eq!(response["allowed"], true);
     }
 
     #[test]
