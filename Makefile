@@ -9,7 +9,7 @@ WASM := target/lws.wasm
 LWS := target/$(PROFILE)/lws
 export LWS_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all setup wasm build test unit lint e2e bench demo demo-down clean help
+.PHONY: all setup wasm build test unit lint e2e bench bench-cluster demo demo-down clean help
 
 all: build
 
@@ -46,6 +46,11 @@ cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, the
 bench: build ## benchmarks: module per-call native vs wasm, size; table in target/bench/results.json
 	$(CARGO) bench --profile $(PROFILE) --bench module
 	@python3 tests/bench/summarize.py
+
+# Ours vs upstream LWS (the peer) vs the floor, taking turns on the local cluster (tests/bench/cluster.py).
+bench: bench-cluster
+bench-cluster: build cluster-up ## end to end: ours vs upstream LWS vs no controller, 100×8 (BENCH_ROUNDS/GROUPS/SIZE) -> target/bench/cluster.json
+	python3 tests/bench/cluster.py
 
 clean: ## remove build output (not the cluster cache)
 	$(CARGO) clean
