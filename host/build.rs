@@ -7,7 +7,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LWS_WASM");
     let path = match std::env::var_os("LWS_WASM") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/lws.wasm"),
+        // Read at run time: a build script binary can be reused for another checkout.
+        None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+            .join("../target/lws.wasm"),
     };
     if !path.exists() {
         panic!(
