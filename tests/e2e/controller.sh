@@ -44,7 +44,11 @@ load_env() {
 up() {
   load_env
   if pid="$(running_pid)"; then
-    log "already running (pid $pid)"; return 0
+    if [[ "$(readlink "/proc/$pid/exe")" == *" (deleted)" ]]; then
+      log "pid $pid runs a binary since rebuilt: restarting it"; down
+    else
+      log "already running (pid $pid)"; return 0
+    fi
   fi
   if [[ -f "$STATE/peer.pid" ]] && kill -0 "$(cat "$STATE/peer.pid")" 2>/dev/null; then
     log "upstream LWS (the peer) is running on this cluster: make peer-down first"; exit 1

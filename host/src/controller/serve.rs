@@ -2,7 +2,7 @@
 //! metrics server, and the shutdown that stops them together.
 
 use super::events::EventRecorder;
-use super::metrics::Metrics;
+use super::metrics::{LwsLabels, Metrics};
 use super::module::Module;
 use super::observe::Stores;
 use super::{error_policy, reconcile, Context};
@@ -27,6 +27,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How long the controller may drain after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// What `lws controller` is told on the command line.
 pub struct ControllerConfig {
@@ -159,6 +162,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     });
 
     let lws_api = Api::<DynamicObject>::all_with(client.clone(), &lws_resource);
+    let gauges = metrics.groups_ready.clone();
     let stop = shutdown.clone();
     let controller =
         Controller::new_with(lws_api, watcher::Config::default(), lws_resource.clone())
@@ -170,13 +174,21 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             .watches_stream(svc_stream, owner_by_label::<Service>(lws_resource.clone()))
             .graceful_shutdown_on(async move { stop.cancelled().await })
             .run(reconcile, error_policy, context)
-            .for_each(|result| async move {
-                match result {
-                    Ok((object, _)) => tracing::debug!(lws = %object.name, "reconciled"),
-                    Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
-                        tracing::debug!(lws = %object.name, "gone")
+            .for_each(move |result| {
+                let gauges = gauges.clone();
+                async move {
+                    match result {
+                        Ok((object, _)) => tracing::debug!(lws = %object.name, "reconciled"),
+                        // Deleted: its series would otherwise report the last value forever.
+                        Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                            tracing::debug!(lws = %object.name, "gone");
+                            gauges.remove(&LwsLabels {
+                                namespace: object.namespace.clone().unwrap_or_default(),
+                                name: object.name.clone(),
+                            });
+                        }
+                        Err(error) => tracing::debug!(%error, "controller"),
                     }
-                    Err(error) => tracing::debug!(%error, "controller"),
                 }
             });
 
@@ -208,7 +220,20 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
     tracing::info!(health = %config.health_addr, "controller started");
 
-    controller.await;
+    // After SIGTERM the controller takes no new work and finishes the reconciles in flight; it
+    // also holds on to scheduled requeues, so it gets DRAIN and is then dropped (every
+    // reconcile starts over from the stores, so an abandoned one loses nothing).
+    let drain_deadline = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN).await;
+        }
+    };
+    tokio::select! {
+        () = controller => {}
+        () = drain_deadline => tracing::info!(drain = ?DRAIN, "stopping with reconciles still queued"),
+    }
     shutdown.cancel();
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
