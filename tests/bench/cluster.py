@@ -6,9 +6,11 @@ fresh namespace, everything deleted and waited for between turns. Writes target/
 figure means.
 
 Env: BENCH_ROUNDS (3), BENCH_GROUPS (100), BENCH_SIZE (8), BENCH_TURNS ("ours,peer,floor"),
-BENCH_ROLLS ("default,surge"; empty skips the rolling updates), BENCH_WEBHOOK_RATE (20 per s),
+BENCH_ROLLS ("default,surge"; empty skips the rolling updates), BENCH_WEBHOOK_RATE (30 per s),
 BENCH_WEBHOOK_COUNT (200), BENCH_SLOT_WAIT (seconds to wait for someone else's controller to stop,
-900), BENCH_TIMEOUT (seconds per phase, 900).
+900), BENCH_TIMEOUT (seconds per phase, 900), BENCH_PERF ("ours" and/or "peer": record each such
+turn with `perf record -g` into target/bench/perf-KIND-ROUND.data; it slows the controller, so it is
+for finding where time goes, not for the table).
 
 Only one LWS controller runs at a time: a turn starts ours with tests/e2e/controller.sh up and the
 peer with tests/cluster/peer-up.sh, and stops it before the next. A controller this script did not
@@ -41,10 +43,11 @@ GROUPS = int(os.environ.get("BENCH_GROUPS", "100"))
 SIZE = int(os.environ.get("BENCH_SIZE", "8"))
 TURNS = [t for t in os.environ.get("BENCH_TURNS", "ours,peer,floor").split(",") if t]
 ROLLS = [r for r in os.environ.get("BENCH_ROLLS", "default,surge").split(",") if r]
-WEBHOOK_RATE = float(os.environ.get("BENCH_WEBHOOK_RATE", "20"))
+WEBHOOK_RATE = float(os.environ.get("BENCH_WEBHOOK_RATE", "30"))
 WEBHOOK_COUNT = int(os.environ.get("BENCH_WEBHOOK_COUNT", "200"))
 SLOT_WAIT = float(os.environ.get("BENCH_SLOT_WAIT", "900"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
+PERF = [k for k in os.environ.get("BENCH_PERF", "").split(",") if k]
 POLL = 0.2
 
 LWS_API = "/apis/leaderworkerset.x-k8s.io/v1"
@@ -214,16 +217,49 @@ def status_kb(pid, key):
     return 0
 
 
+def smaps_top(pid, top=6):
+    """The mappings holding the most resident memory: where a peak lives (heap, anonymous
+    reservations such as wasm linear memories, the binary)."""
+    mappings, current = [], None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if "-" in head[0] and not head[0].endswith(":"):
+                    low, high = (int(x, 16) for x in head[0].split("-"))
+                    current = {"name": head[5] if len(head) > 5 else "[anon]", "size_mb": (high - low) / 2**20,
+                               "rss_mb": 0.0}
+                    mappings.append(current)
+                elif head[0] == "Rss:" and current is not None:
+                    current["rss_mb"] = int(head[1]) / 1024
+    except OSError:
+        return []
+    by_name = {}
+    for m in mappings:
+        key = m["name"] if m["name"] != "[anon]" else f"[anon {'>=1GiB' if m['size_mb'] >= 1024 else '<1GiB'}]"
+        entry = by_name.setdefault(key, {"mappings": 0, "size_mb": 0.0, "rss_mb": 0.0})
+        entry["mappings"] += 1
+        entry["size_mb"] += m["size_mb"]
+        entry["rss_mb"] += m["rss_mb"]
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1]["rss_mb"])[:top]
+    return [{"name": k, **{f: round(v, 1) if isinstance(v, float) else v for f, v in e.items()}} for k, e in ranked]
+
+
 class RssSampler(threading.Thread):
-    """Samples the tree's VmRSS every 0.25 s; peak() also takes the main process's VmHWM."""
+    """Samples the tree's VmRSS every 0.25 s; peak() also takes the main process's VmHWM. At each
+    new peak (10% above the last breakdown) it keeps smaps_top of the main process."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid, self.peak_kb, self.stop = pid, 0, threading.Event()
+        self.breakdown, self.breakdown_kb = [], 0
 
     def run(self):
         while not self.stop.is_set():
-            self.peak_kb = max(self.peak_kb, sum(status_kb(p, "VmRSS") for p in tree(self.pid)))
+            rss = sum(status_kb(p, "VmRSS") for p in tree(self.pid))
+            self.peak_kb = max(self.peak_kb, rss)
+            if rss > 1.1 * self.breakdown_kb:
+                self.breakdown, self.breakdown_kb = smaps_top(self.pid), rss
             self.stop.wait(0.25)
 
     def peak_mb(self):
@@ -281,7 +317,18 @@ def create_namespace(kube, kind, round_index):
 
 
 def delete_namespace(kube, namespace):
+    """Deletes the namespace and waits until it is gone. With no controller running, the
+    StatefulSets go first (orphaning their pods) and the pods are removed with grace period 0, so
+    the namespace controller has nothing left to wait for: ~5 s instead of ~25 s for 800 pods."""
     started = time.monotonic()
+    base = f"/api/v1/namespaces/{namespace}"
+    try:
+        kube.request("DELETE", f"/apis/apps/v1/namespaces/{namespace}/statefulsets", {
+            "kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"}, ok=(200, 404))
+        kube.request("DELETE", f"{base}/pods", {"kind": "DeleteOptions", "apiVersion": "v1",
+                                                "gracePeriodSeconds": 0}, ok=(200, 404))
+    except ApiError as e:
+        log(f"cleanup of {namespace}: {e}")
     try:
         kube.request("DELETE", f"/api/v1/namespaces/{namespace}", ok=(200, 202, 404))
     except ApiError:
@@ -571,6 +618,18 @@ def scrape_our_metrics():
     return out
 
 
+def controller_version(kind):
+    if kind == "peer":
+        env = {}
+        for line in (STATE / "peer.env").read_text().splitlines():
+            key, _, value = line.partition("=")
+            env[key] = value
+        return "upstream LWS " + env.get("LWS_PEER_VERSION", "?")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    built = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(LWS.stat().st_mtime))
+    return f"lws (HEAD {head.stdout.strip()}, binary built {built})"
+
+
 def controller_turn(kube, kind, round_index):
     result = {"kind": kind, "round": round_index}
     pid = start(kind)
@@ -579,8 +638,14 @@ def controller_turn(kube, kind, round_index):
         def check():
             if not live(pid):
                 raise Failed(f"{kind} controller (pid {pid}) exited during the turn")
+        result["version"] = controller_version(kind)
         sampler = RssSampler(pid)
         sampler.start()
+        perf = None
+        if kind in PERF:
+            perf = subprocess.Popen(["perf", "record", "-F", "199", "-g", "-p", str(pid), "-o",
+                                     str(OUT / f"perf-{kind}-{round_index}.data")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         namespace = create_namespace(kube, kind, round_index)
         cpu0 = cpu_seconds(pid)
         result["ready_s"] = time_to_ready(kube, namespace, check)
@@ -596,6 +661,10 @@ def controller_turn(kube, kind, round_index):
         result["cpu_s"] = cpu_seconds(pid) - cpu0
         sampler.stop.set()
         result["peak_rss_mb"] = sampler.peak_mb()
+        result["rss_at_peak"] = sampler.breakdown
+        if perf:
+            perf.send_signal(2)
+            perf.wait(60)
         if kind == "ours":
             result["metrics"] = scrape_our_metrics()
         log(f"{kind} round {round_index}: cpu {result['cpu_s']:.1f}s, peak rss {result['peak_rss_mb']:.0f} MB")
