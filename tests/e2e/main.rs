@@ -529,3 +529,96 @@ fn webhook_refusals_match_the_cli() {
         "only {checked} manifests reached the validating webhook"
     );
 }
+
+/// The controller's identity holds exactly the role `lws install` prints: it may do what the
+/// controller does and nothing it does not.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn controller_identity_is_least_privileged() {
+    let _ns = Namespace::new("rbac");
+    let who = "system:serviceaccount:lws-system:lws-controller-manager";
+    let can = |verb: &str, resource: &str| {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", who, "-A"];
+        if !subresource.is_empty() {
+            args.extend(["--subresource", subresource]);
+        }
+        matches!(run(&args, None).as_deref().map(str::trim), Ok("yes"))
+    };
+    for (verb, resource) in [
+        ("watch", "leaderworkersets.leaderworkerset.x-k8s.io"),
+        ("patch", "leaderworkersets.leaderworkerset.x-k8s.io/status"),
+        ("create", "statefulsets.apps"),
+        ("patch", "statefulsets.apps"),
+        ("create", "controllerrevisions.apps"),
+        ("delete", "controllerrevisions.apps"),
+        ("create", "services"),
+        ("delete", "pods"),
+        ("list", "nodes"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        assert!(
+            can(verb, resource),
+            "the controller cannot {verb} {resource}"
+        );
+    }
+    for (verb, resource) in [
+        ("list", "secrets"),
+        ("create", "pods"),
+        ("update", "leaderworkersets.leaderworkerset.x-k8s.io"),
+        ("delete", "leaderworkersets.leaderworkerset.x-k8s.io"),
+        ("delete", "statefulsets.apps"),
+        ("delete", "services"),
+        ("patch", "nodes"),
+        ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("*", "*"),
+    ] {
+        assert!(
+            !can(verb, resource),
+            "the controller may {verb} {resource}: more than it uses"
+        );
+    }
+}
+
+/// `/metrics`, `/healthz` and `/readyz` of the running controller (upstream's e2e checks the
+/// metrics endpoint too).
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn metrics_and_health() {
+    let ns = Namespace::new("metrics");
+    ns.apply(&lws("metrics", 1, 2)).unwrap();
+    ns.wait_running("metrics", 2);
+    ns.wait_ready("metrics", 1, 1);
+    let port = std::env::var("LWS_HEALTH_PORT").unwrap_or_else(|_| "8081".into());
+    let get = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-fsS", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "GET {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(get("/healthz").trim(), "ok");
+    assert_eq!(get("/readyz").trim(), "ok");
+    let metrics = eventually("groups_ready of the LWS in /metrics", CONVERGE, || {
+        let metrics = get("/metrics");
+        metrics
+            .contains(&format!(
+                "lws_groups_ready{{namespace=\"{}\",name=\"metrics\"}} 1",
+                ns.name
+            ))
+            .then_some(metrics)
+    });
+    for family in [
+        "lws_reconciles_total{result=\"success\"}",
+        "lws_module_call_duration_seconds_count{operation=\"reconcile\"}",
+        "lws_module_call_duration_seconds_count{operation=\"mutate_pod\"}",
+        "lws_admission_reviews_total",
+    ] {
+        assert!(metrics.contains(family), "no {family} in /metrics");
+    }
+}
