@@ -76,7 +76,10 @@ impl Stores {
     /// caller requeues rather than decide on a partial view).
     pub async fn ready(&self, timeout: Duration) -> bool {
         let mut synced = self.synced.clone();
-        let waited = tokio::time::timeout(timeout, async move { synced.wait_for(|s| *s).await.is_ok() });
+        let waited = tokio::time::timeout(
+            timeout,
+            async move { synced.wait_for(|s| *s).await.is_ok() },
+        );
         waited.await.unwrap_or(false)
     }
 
@@ -113,7 +116,8 @@ impl Stores {
             }
             match pod.labels().get(WORKER_INDEX_LABEL_KEY).map(String::as_str) {
                 Some("0") => leader_pods.push(pod.as_ref().clone()),
-                _ => worker_pods.push(pod.as_ref().clone()),
+                Some(_) => worker_pods.push(pod.as_ref().clone()),
+                None => {}
             }
         }
         let leader_nodes: BTreeSet<String> = leader_pods
