@@ -7,8 +7,8 @@ mod install;
 mod preview;
 mod validate;
 
-use lws_host::engine::Engine;
 use clap::{Parser, Subcommand, ValueEnum};
+use lws_host::engine::Engine;
 use std::process::ExitCode;
 
 /// LeaderWorkerSet for Kubernetes: controller, webhooks and offline tools, all deciding
@@ -112,7 +112,11 @@ impl EngineArgs {
 /// Parses the command line and runs it; the exit code says valid (0) or invalid input (1).
 pub fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
-        Command::Expand { file, output, engine } => expand::run(&file, output, &engine.engine()?),
+        Command::Expand {
+            file,
+            output,
+            engine,
+        } => expand::run(&file, output, &engine.engine()?),
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
