@@ -236,7 +236,12 @@ def smaps_top(pid, top=6):
         return []
     by_name = {}
     for m in mappings:
-        key = m["name"] if m["name"] != "[anon]" else f"[anon {'>=1GiB' if m['size_mb'] >= 1024 else '<1GiB'}]"
+        key = m["name"]
+        if key == "[anon]":
+            size = m["size_mb"]
+            key = ("[anon ≥1GiB: wasm memory reservations]" if size >= 1024 else
+                   "[anon 64MiB: malloc arenas]" if 60 <= size <= 64 else
+                   "[anon <60MiB]" if size < 60 else "[anon 64MiB-1GiB]")
         entry = by_name.setdefault(key, {"mappings": 0, "size_mb": 0.0, "rss_mb": 0.0})
         entry["mappings"] += 1
         entry["size_mb"] += m["size_mb"]
@@ -252,7 +257,7 @@ class RssSampler(threading.Thread):
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid, self.peak_kb, self.stop = pid, 0, threading.Event()
-        self.breakdown, self.breakdown_kb = [], 0
+        self.breakdown, self.breakdown_kb, self.threads = [], 0, 0
 
     def run(self):
         while not self.stop.is_set():
@@ -260,6 +265,7 @@ class RssSampler(threading.Thread):
             self.peak_kb = max(self.peak_kb, rss)
             if rss > 1.1 * self.breakdown_kb:
                 self.breakdown, self.breakdown_kb = smaps_top(self.pid), rss
+                self.threads = status_kb(self.pid, "Threads")
             self.stop.wait(0.25)
 
     def peak_mb(self):
@@ -647,6 +653,8 @@ def controller_turn(kube, kind, round_index):
                                      str(OUT / f"perf-{kind}-{round_index}.data")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         namespace = create_namespace(kube, kind, round_index)
+        # Other LeaderWorkerSets on the cluster (someone else's) cost both controllers work too.
+        result["other_lws"] = len(kube.get(f"{LWS_API}/leaderworkersets")["items"])
         cpu0 = cpu_seconds(pid)
         result["ready_s"] = time_to_ready(kube, namespace, check)
         result["cpu_ready_s"] = cpu_seconds(pid) - cpu0
@@ -661,7 +669,7 @@ def controller_turn(kube, kind, round_index):
         result["cpu_s"] = cpu_seconds(pid) - cpu0
         sampler.stop.set()
         result["peak_rss_mb"] = sampler.peak_mb()
-        result["rss_at_peak"] = sampler.breakdown
+        result["rss_at_peak"] = {"threads": sampler.threads, "mappings": sampler.breakdown}
         if perf:
             perf.send_signal(2)
             perf.wait(60)
