@@ -101,7 +101,7 @@ pub fn trace(sts_objects: &[Value]) -> Vec<(i64, i64)> {
 }
 
 /// Every leader pod uid seen, by group index.
-pub fn leader_uids(pod_objects: &[Value]) -> BTreeMap<i64, BTreeSet<String>> {
+pub fn leader_uids(pod_objects: &[Value]) -> Uids {
     let mut uids: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     for pod in pod_objects {
         let group = label(pod, GROUP_INDEX_LABEL).and_then(|g| g.parse().ok());
@@ -188,8 +188,13 @@ pub fn all_events(ns: &Namespace) -> String {
         .join("\n")
 }
 
+/// Live leader pods by group index: (uid, revision).
+pub type Leaders = BTreeMap<i64, (String, String)>;
+/// Every leader pod uid seen, by group index.
+pub type Uids = BTreeMap<i64, BTreeSet<String>>;
+
 /// The live leader pods of `lws` by group index: (uid, revision), deleting ones left out.
-pub fn leaders(ns: &Namespace, lws: &str) -> BTreeMap<i64, (String, String)> {
+pub fn leaders(ns: &Namespace, lws: &str) -> Leaders {
     ns.list(
         "pods",
         &format!("{NAME_LABEL}={lws},{WORKER_INDEX_LABEL}=0"),
@@ -681,15 +686,7 @@ fn size_change_rolls_every_group() {
 
 /// Creates 2 × 3 under `policy`, bumps the restart count of `pod`, and returns the namespace
 /// and the leaders before and (after `QUIET`, or once group 0's leader changed) after.
-fn restart_under(
-    prefix: &str,
-    policy: &str,
-    pod: &str,
-) -> (
-    Namespace,
-    BTreeMap<i64, (String, String)>,
-    BTreeMap<i64, BTreeSet<String>>,
-) {
+fn restart_under(prefix: &str, policy: &str, pod: &str) -> (Namespace, Leaders, Uids) {
     let ns = Namespace::new(prefix);
     ns.apply(&lws_with("restart", 2, 3, None, Some(policy)))
         .unwrap();
