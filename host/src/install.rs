@@ -151,8 +151,32 @@ pub fn cluster_role_binding(name: &str, role: &str, namespace: &str, account: &s
     })
 }
 
-/// The controller's identity: Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding.
+/// The leader-election Role in the controller's namespace (upstream's `leader-election-role`,
+/// without the configmaps it no longer uses): the Lease it reads, creates and renews.
+pub fn leader_election_role() -> [Value; 2] {
+    [
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "lws-leader-election-role", "namespace": NAMESPACE},
+            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                       "verbs": ["get", "create", "update"]}],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "lws-leader-election-rolebinding", "namespace": NAMESPACE},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                        "name": "lws-leader-election-role"},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
+        }),
+    ]
+}
+
+/// The controller's identity: Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, and
+/// the leader-election Role and RoleBinding.
 pub fn rbac() -> Vec<Value> {
+    let [role, binding] = leader_election_role();
     vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -164,6 +188,8 @@ pub fn rbac() -> Vec<Value> {
             NAMESPACE,
             SERVICE_ACCOUNT,
         ),
+        role,
+        binding,
     ]
 }
 

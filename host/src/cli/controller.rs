@@ -1,6 +1,7 @@
 //! `lws controller`: flags in, [`lws_host::controller::run`] out.
 
-use lws_host::controller::{self, ControllerConfig};
+use lws_host::controller::leader::{self, LeaseTiming};
+use lws_host::controller::{self, ControllerConfig, LeaderElection};
 use lws_host::engine::Engine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,28 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Reconcile only while holding the leader Lease (webhooks serve either way). Default: on
+    /// inside a cluster (KUBERNETES_SERVICE_HOST set), off elsewhere.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// The Lease's name (upstream's election id).
+    #[arg(long, default_value = leader::DEFAULT_LEASE_NAME)]
+    pub leader_election_id: String,
+    /// The Lease's namespace. Default: the Pod's own, else lws-system.
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// This candidate's identity. Default: host name, process id and start time.
+    #[arg(long)]
+    pub leader_election_identity: Option<String>,
+    /// Seconds a Lease not renewed keeps other candidates out.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Seconds the leader keeps leading without a successful renewal (< --lease-duration).
+    #[arg(long, default_value_t = 10)]
+    pub renew_deadline: u64,
+    /// Seconds between tries and renewals.
+    #[arg(long, default_value_t = 2)]
+    pub retry_period: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -61,6 +84,27 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         }),
         _ => None,
     };
+    let elect = args
+        .leader_elect
+        .unwrap_or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some());
+    anyhow::ensure!(
+        args.renew_deadline < args.lease_duration && args.retry_period < args.renew_deadline,
+        "need --retry-period < --renew-deadline < --lease-duration"
+    );
+    let leader_election = elect.then(|| LeaderElection {
+        namespace: args
+            .leader_election_namespace
+            .unwrap_or_else(leader::default_namespace),
+        name: args.leader_election_id,
+        identity: args
+            .leader_election_identity
+            .unwrap_or_else(leader::default_identity),
+        timing: LeaseTiming {
+            lease_duration: std::time::Duration::from_secs(args.lease_duration),
+            renew_deadline: std::time::Duration::from_secs(args.renew_deadline),
+            retry_period: std::time::Duration::from_secs(args.retry_period),
+        },
+    });
     let config = ControllerConfig {
         engine,
         webhook,
@@ -68,6 +112,7 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         scheduler_provider: args.scheduler_provider,
         pid_file: args.pid_file,
         instance: None,
+        leader_election,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -49,7 +49,7 @@ enum Command {
     /// Run the controller and the admission webhooks until SIGTERM.
     Controller {
         #[command(flatten)]
-        args: controller::Args,
+        args: Box<controller::Args>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -120,7 +120,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
-        Command::Controller { args, engine } => controller::run(args, engine.engine()?),
+        Command::Controller { args, engine } => controller::run(*args, engine.engine()?),
         Command::Crd { output } => crd::run(output),
         Command::Install(args) => install::run(args),
         Command::Preview { port } => preview::run(port),

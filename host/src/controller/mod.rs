@@ -16,12 +16,13 @@
 
 pub mod events;
 pub mod execute;
+pub mod leader;
 pub mod metrics;
 pub mod module;
 pub mod observe;
 mod serve;
 
-pub use serve::{run, ControllerConfig, WebhookListener};
+pub use serve::{run, ControllerConfig, LeaderElection, WebhookListener};
 
 use events::EventRecorder;
 use execute::Executor;

@@ -2,6 +2,7 @@
 //! metrics server, and the shutdown that stops them together.
 
 use super::events::EventRecorder;
+use super::leader::{Held, LeaseLock, LeaseTiming};
 use super::metrics::{LwsLabels, Metrics};
 use super::module::Module;
 use super::observe::Stores;
@@ -24,6 +25,7 @@ use lws_core::labels::SET_NAME_LABEL_KEY;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +46,16 @@ pub struct ControllerConfig {
     pub pid_file: Option<PathBuf>,
     /// `reportingInstance` of events (defaults to the host name).
     pub instance: Option<String>,
+    /// Run the reconcilers only while holding this Lease; `None` runs them at once.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Which Lease to hold, as whom, with which durations (see [`super::leader`]).
+pub struct LeaderElection {
+    pub namespace: String,
+    pub name: String,
+    pub identity: String,
+    pub timing: LeaseTiming,
 }
 
 /// The webhook server's address and its serving certificate.
@@ -192,10 +204,13 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
                 }
             });
 
+    // A standby (waiting for the Lease) is ready: it serves the webhooks.
+    let standby = Arc::new(AtomicBool::new(config.leader_election.is_some()));
     let health = serve_health(
         config.health_addr,
         registry,
         context_stores,
+        standby.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -220,6 +235,29 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
     tracing::info!(health = %config.health_addr, "controller started");
 
+    let lease = config.leader_election.map(|election| {
+        let api = kube::Api::namespaced(client.clone(), &election.namespace);
+        LeaseLock::new(api, election.name, election.identity, election.timing)
+    });
+    let elected = match &lease {
+        Some(lock) => {
+            tracing::info!(identity = %lock.identity(), "standing for the leader lease");
+            lock.acquire(&shutdown).await
+        }
+        None => true,
+    };
+    standby.store(false, Ordering::Relaxed);
+    // Resolves only when leadership is lost; then reconciling stops at once.
+    let leading = async {
+        match &lease {
+            Some(lock) => match lock.hold(&shutdown).await {
+                Held::Lost(reason) => reason,
+                Held::Shutdown => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+
     // After SIGTERM the controller takes no new work and finishes the reconciles in flight; it
     // also holds on to scheduled requeues, so it gets DRAIN and is then dropped (every
     // reconcile starts over from the stores, so an abandoned one loses nothing).
@@ -230,11 +268,21 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             tokio::time::sleep(DRAIN).await;
         }
     };
-    tokio::select! {
-        () = controller => {}
-        () = drain_deadline => tracing::info!(drain = ?DRAIN, "stopping with reconciles still queued"),
+    let mut lost = None;
+    if elected {
+        tokio::select! {
+            () = controller => {}
+            () = drain_deadline => tracing::info!(drain = ?DRAIN, "stopping with reconciles still queued"),
+            reason = leading => {
+                tracing::error!(%reason, "lost the leader lease: stopping");
+                lost = Some(reason);
+            }
+        }
     }
     shutdown.cancel();
+    if let (Some(lock), None, true) = (&lease, &lost, elected) {
+        lock.release().await;
+    }
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
     }
@@ -243,7 +291,10 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     tracing::info!("controller stopped");
-    Ok(())
+    match lost {
+        Some(reason) => Err(anyhow::anyhow!("lost the leader lease: {reason}")),
+        None => Ok(()),
+    }
 }
 
 /// Polls a reflector stream that only feeds a store; watch errors are retried by the backoff.
@@ -279,6 +330,7 @@ fn spawn_signal_handler(token: CancellationToken) {
 struct HealthState {
     registry: Arc<Registry>,
     stores: Stores,
+    standby: Arc<AtomicBool>,
 }
 
 /// `/healthz` (the process answers), `/readyz` (the caches are synced), `/metrics`.
@@ -286,18 +338,20 @@ async fn serve_health(
     addr: SocketAddr,
     registry: Registry,
     stores: Stores,
+    standby: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let state = HealthState {
         registry: Arc::new(registry),
         stores,
+        standby,
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
             get(|State(s): State<HealthState>| async move {
-                if s.stores.is_synced() {
+                if s.stores.is_synced() || s.standby.load(Ordering::Relaxed) {
                     (StatusCode::OK, "ok")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
