@@ -843,3 +843,55 @@ fn failure_during_rolling_update() {
         "leader uids per group"
     );
 }
+
+/// Upstream "will not recreate when RecreateGroupAfterStart and a pod is pending": the
+/// workers cannot be scheduled (a node selector no node matches), so the group has not
+/// started, and a restart of its leader leaves it alone; RecreateGroupOnPodRestart recreates
+/// the same group once.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn restart_of_a_pending_group() {
+    for (policy, recreated) in [
+        ("RecreateGroupAfterStart", false),
+        ("RecreateGroupOnPodRestart", true),
+    ] {
+        let ns = Namespace::new("restart-pending");
+        let mut object = lws_with("pending", 1, 2, None, Some(policy));
+        let template = object["spec"]["leaderWorkerTemplate"]["workerTemplate"].clone();
+        object["spec"]["leaderWorkerTemplate"]["leaderTemplate"] = template;
+        object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["nodeSelector"] =
+            json!({"lws-e2e": "nowhere"});
+        ns.apply(&object).unwrap();
+        eventually("leader Running, worker Pending", CONVERGE, || {
+            let pods = ns.pods("pending");
+            let phase = |n: &str| {
+                pods.iter()
+                    .find(|p| name(p) == n)
+                    .map(|p| p["status"]["phase"].clone())
+            };
+            (phase("pending-0") == Some(json!("Running"))
+                && phase("pending-0-1") == Some(json!("Pending")))
+            .then_some(())
+        });
+        let before = leaders(&ns, "pending");
+        let pod_watch = Watch::start(
+            &ns.name,
+            "pods",
+            &[
+                "-l",
+                &format!("{NAME_LABEL}=pending,{WORKER_INDEX_LABEL}=0"),
+            ],
+        );
+        chaos(&["restart-container", &ns.name, "pending-0"]);
+        if recreated {
+            eventually("group 0 recreated", CONVERGE, || {
+                let now = leaders(&ns, "pending");
+                (now.get(&0).is_some_and(|l| l.0 != before[&0].0)).then_some(())
+            });
+        }
+        std::thread::sleep(QUIET);
+        let uids = leader_uids(&pod_watch.objects());
+        let expected = if recreated { 2 } else { 1 };
+        assert_eq!(uids[&0].len(), expected, "{policy}: leader uids {uids:?}");
+    }
+}
