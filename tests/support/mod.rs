@@ -1,6 +1,9 @@
 //! Fixtures shared by the suites: the module file, example and invalid manifests, generated
 //! manifests, and drivers for the waPC engine and node.
 
+// Each test target uses a different subset of these helpers.
+#![allow(dead_code)]
+
 pub mod wasm;
 
 use std::io::Write;
