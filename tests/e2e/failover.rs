@@ -133,8 +133,26 @@ fn holder(lease: &str) -> String {
     .to_string()
 }
 
-fn unique_lease(test: &str) -> String {
-    format!("lws-e2e-{test}-{}", std::process::id())
+/// A Lease of this test's own, deleted when dropped.
+struct TestLease(String);
+
+impl TestLease {
+    fn new(test: &str) -> Self {
+        TestLease(format!("lws-e2e-{test}-{}", std::process::id()))
+    }
+}
+
+impl std::ops::Deref for TestLease {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for TestLease {
+    fn drop(&mut self) {
+        let _ = run(&["-n", "lws-system", "delete", "lease", &self.0], None);
+    }
 }
 
 /// Kill the leader: a standby takes the Lease within the lease duration (15 s, plus a retry
@@ -144,7 +162,7 @@ fn unique_lease(test: &str) -> String {
 #[ignore = "needs the local cluster and no other controller: make e2e"]
 fn failover_leader_killed_standby_takes_over() {
     assert_cluster_to_ourselves();
-    let lease = unique_lease("failover");
+    let lease = TestLease::new("failover");
     let mut a = Candidate::start("a", false, 8181, &lease, UPSTREAM_TIMING);
     eventually("a leads", CONVERGE, || {
         (holder(&lease) == "a").then_some(())
@@ -253,7 +271,12 @@ fn end_state(ns: &Namespace, lws: &str) -> Value {
             "updatedReplicas": object["status"]["updatedReplicas"],
             "conditions": conditions,
         },
-        "revisions": ns.list("controllerrevisions", &format!("{NAME_LABEL}={lws}")).len(),
+        // The LWS's own revisions (the StatefulSets' carry the name label too).
+        "revisions": ns
+            .list("controllerrevisions", &format!("{NAME_LABEL}={lws}"))
+            .iter()
+            .filter(|r| r["metadata"]["ownerReferences"][0]["kind"] == "LeaderWorkerSet")
+            .count(),
     })
 }
 
@@ -298,7 +321,7 @@ fn rollout_of_ten(prefix: &str, chaos: &mut dyn FnMut(&Namespace) -> usize) -> (
 #[ignore = "needs the local cluster and no other controller: make e2e"]
 fn controller_killed_during_rolling_updates() {
     assert_cluster_to_ourselves();
-    let lease = unique_lease("chaos");
+    let lease = TestLease::new("chaos");
     // Candidate "a" (no webhooks) and "w" (the webhooks); a restarted candidate is a new
     // process with a new identity ("a1", "a2", ...), as a Deployment's new Pod would be.
     let ports = [8181, 8183];
