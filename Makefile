@@ -66,9 +66,18 @@ DEMO_LWS := leaderworkerset-sample
 e2e: build ## end-to-end suite on the local cluster, controller under its least-privilege role
 	@$(E2E_CONTROLLER) up
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
-	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 --skip failover:: || rc=$$?; \
+	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 --skip failover:: --skip lifecycle:: || rc=$$?; \
 	  $(E2E_CONTROLLER) down; \
 	  if [ $$rc -ne 0 ]; then echo "[e2e] FAILED (controller log: .cluster/logs/controller.log)"; fi; exit $$rc
+
+# Rolling updates, restarts and failures (tests/e2e/lifecycle.rs). Kept out of `make test` until
+# kwok's pod-delete stage stops deleting a recreated pod of the same name (about 1 run in 5 sees
+# a group recreated by that, not by our decisions; tests/e2e/README.md).
+e2e-lifecycle: build ## lifecycle suite: rolling updates per upstream §4.5.2, restart policies, failures
+	@$(E2E_CONTROLLER) up
+	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
+	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=6 lifecycle:: || rc=$$?; \
+	  $(E2E_CONTROLLER) down; exit $$rc
 
 # Leader election and controller kills (tests/e2e/failover.rs): their own controller processes,
 # so no other controller may run. NOT YET PASSING (issue 6): the elected leader stops
