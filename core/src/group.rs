@@ -11,7 +11,6 @@
 //! uid); serialize with [`crate::expand`]'s helpers to drop an unknown uid.
 
 use crate::api::{LeaderWorkerSet, SubdomainPolicy, API_VERSION, KIND};
-use crate::intstr::resolve_int_or_percent;
 use crate::labels::{
     EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
     LEADER_POD_NAME_ANNOTATION_KEY, LEADER_REQUESTS_TPUS_ANNOTATION_KEY, REPLICAS_ANNOTATION_KEY,
@@ -19,6 +18,7 @@ use crate::labels::{
     SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY,
     SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
 };
+use crate::reconcile::rollout::RolloutBudget;
 use crate::tpu::pod_requests_tpus;
 use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetOrdinals, StatefulSetSpec,
@@ -142,22 +142,10 @@ pub fn build_leader_statefulset(
 /// maxUnavailable (rounded down) plus its maxSurge (rounded up, capped at replicas), at least 1,
 /// so surge groups can be replaced alongside the unavailable budget.
 pub fn leader_max_unavailable(lws: &LeaderWorkerSet) -> i32 {
-    let replicas = lws.replicas();
-    let config = lws
-        .spec
-        .rollout_strategy
-        .as_ref()
-        .and_then(|r| r.rolling_update_configuration.as_ref());
-    // A defaulted, valid LWS always has both; the fallbacks are the CRD defaults.
-    let resolve = |value: Option<&IntOrString>, fallback: i32, round_up: bool| {
-        value.map_or(fallback, |v| {
-            resolve_int_or_percent(v, replicas, round_up).unwrap_or(fallback)
-        })
-    };
-    let max_unavailable = resolve(config.and_then(|c| c.max_unavailable.as_ref()), 1, false);
-    let max_surge = resolve(config.and_then(|c| c.max_surge.as_ref()), 0, true);
-    max_unavailable
-        .saturating_add(max_surge.min(replicas))
+    let budget = RolloutBudget::of(lws);
+    budget
+        .max_unavailable
+        .saturating_add(budget.max_surge)
         .max(1)
 }
 
