@@ -382,7 +382,7 @@ fn claim_templates(lws: &LeaderWorkerSet) -> Option<Vec<PersistentVolumeClaim>> 
 }
 
 /// The controller reference to the LeaderWorkerSet (`SetControllerReference`).
-fn lws_owner_reference(lws: &LeaderWorkerSet) -> OwnerReference {
+pub(crate) fn lws_owner_reference(lws: &LeaderWorkerSet) -> OwnerReference {
     OwnerReference {
         api_version: API_VERSION.to_string(),
         kind: KIND.to_string(),

@@ -133,18 +133,7 @@ fn label_leader(
         && !leader_excluded
     {
         // The leader always lands in subgroup 0.
-        let key = subgroup_key(name, 0);
-        set_label(pod, SUB_GROUP_INDEX_LABEL_KEY, "0".to_string());
-        set_label(pod, SUB_GROUP_UNIQUE_HASH_LABEL_KEY, key.clone());
-        if let Some(topology) = annotations.get(SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY) {
-            set_exclusive_affinities(
-                pod,
-                &key,
-                topology,
-                SUB_GROUP_UNIQUE_HASH_LABEL_KEY,
-                lws_name,
-            );
-        }
+        assign_subgroup(pod, lws_name, name, 0, annotations);
     }
     Ok(())
 }
@@ -187,6 +176,19 @@ fn label_worker(
             "subgroup index {index} out of range for pod {name}"
         ))
     })?;
+    assign_subgroup(pod, lws_name, leader_name, index, annotations);
+    Ok(())
+}
+
+/// Puts the pod in subgroup `index` of the group led by `leader_name`: the subgroup index and
+/// key labels, and the subgroup's exclusive affinity when the LWS asks for it.
+fn assign_subgroup(
+    pod: &mut Pod,
+    lws_name: &str,
+    leader_name: &str,
+    index: i32,
+    annotations: &BTreeMap<String, String>,
+) {
     let key = subgroup_key(leader_name, index);
     set_label(pod, SUB_GROUP_INDEX_LABEL_KEY, index.to_string());
     set_label(pod, SUB_GROUP_UNIQUE_HASH_LABEL_KEY, key.clone());
@@ -199,7 +201,6 @@ fn label_worker(
             lws_name,
         );
     }
-    Ok(())
 }
 
 /// The subgroup of worker `worker_index` in a group of `size` (upstream `getSubGroupIndex`).

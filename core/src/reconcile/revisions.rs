@@ -8,11 +8,11 @@
 use super::events::{normal, with_related, CREATE, CREATING_REVISION};
 use super::observed::{controller_of, label, object_ref, revision_label};
 use super::wire::{ObjectRef, PlannedEvent};
-use crate::api::{LeaderWorkerSet, API_VERSION, KIND};
+use crate::api::LeaderWorkerSet;
 use crate::labels::{REVISION_KEY, SET_NAME_LABEL_KEY};
 use crate::revision::{apply_revision, revision_key_of_patch, revision_patch};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use std::collections::BTreeMap;
 
@@ -181,14 +181,7 @@ pub fn build_revision(
                 (SET_NAME_LABEL_KEY.to_string(), lws.name().to_string()),
                 (REVISION_KEY.to_string(), key.to_string()),
             ])),
-            owner_references: Some(vec![OwnerReference {
-                api_version: API_VERSION.to_string(),
-                kind: KIND.to_string(),
-                name: lws.name().to_string(),
-                uid: lws.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
+            owner_references: Some(vec![crate::group::lws_owner_reference(lws)]),
             ..ObjectMeta::default()
         },
         data: Some(RawExtension(data)),
