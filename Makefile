@@ -83,8 +83,8 @@ e2e-lifecycle: build ## lifecycle suite: rolling updates per upstream §4.5.2, r
 # so no other controller may run. NOT YET PASSING (issue 6): the elected leader stops
 # reconciling after its first passes in these runs; see tests/e2e/README.md.
 e2e-failover: build ## fail-over and controller-kill tests (needs the cluster to itself)
+	@$(E2E_CONTROLLER) prepare
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
-	  ./target/release/lws install --rbac-only | $${KUBECTL:-kubectl} apply --server-side --field-manager=lws-install -f - >/dev/null; \
 	  $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=1 failover::
 
 demo: build ## cluster, controller, the seed's sample: 12 pods Running

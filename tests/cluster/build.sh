@@ -127,20 +127,25 @@ EOF
 }
 
 build_kwok() {
-  local dest="$BIN/kwok-$KWOK_VERSION"
-  if [ -x "$dest/kwok" ] && [ -d "$dest/stage" ]; then log "kwok $KWOK_VERSION: cached ($dest)"; return; fi
-  # kwok's go.mod has no replace lines, so a plain `go install mod@version` works. It must stay
-  # out of the kubernetes wrapper: that one would pin it to other k8s.io/* versions.
-  log "building kwok $KWOK_VERSION (cold build ~5 min)..."
+  local dest="$BIN/kwok-$KWOK_BUILD"
+  if [ -x "$dest/kwok" ] && [ -d "$dest/stage" ]; then log "kwok $KWOK_BUILD: cached ($dest)"; return; fi
+  # kwok's go.mod has no replace lines, so its own module builds as is; it must stay out of the
+  # kubernetes wrapper, which would pin it to other k8s.io/* versions. One patch: its pod-delete
+  # stage deletes by name, and when a stage is played twice the second delete kills the pod a
+  # StatefulSet has just recreated; the patch adds a UID precondition, as the kubelet uses.
+  log "building kwok $KWOK_BUILD (cold build ~5 min)..."
   start_ticker kwok
-  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  (cd "$SRC" && GOFLAGS=-buildvcs=false GOBIN="$dest.tmp" nice_go install -trimpath \
-    -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
-    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")
+  (cd "$SRC" && nice_go mod download "sigs.k8s.io/kwok@$KWOK_VERSION")
+  local w="$SRC/kwok-$KWOK_BUILD"
+  rm -rf "$w" "$dest.tmp" && mkdir -p "$dest.tmp"
+  cp -r "$GOMODCACHE/sigs.k8s.io/kwok@$KWOK_VERSION" "$w"
+  chmod -R u+w "$w"
+  patch -s -d "$w" -p1 <"$CLUSTER_DIR/kwok-pod-delete-uid.patch"
+  (cd "$w" && nice_go build -trimpath -o "$dest.tmp/kwok" \
+    -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" ./cmd/kwok)
   stop_ticker
   # v0.8 has no built-in stages: keep the shipped stage YAMLs next to the binary.
-  cp -r "$GOMODCACHE/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage" "$dest.tmp/stage"
-  chmod -R u+w "$dest.tmp/stage"
+  cp -r "$w/kustomize/stage" "$dest.tmp/stage"
   install_dir "$dest.tmp" "$dest"
   "$dest/kwok" --version >&2 || true
 }

@@ -7,6 +7,8 @@
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"     # kube-apiserver, -controller-manager, -scheduler, kubectl
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"   # kubeadm's table pairs k8s 1.34-1.36 with etcd 3.6
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"    # built against k8s.io/* v0.36
+# kwok is built with tests/cluster/kwok-pod-delete-uid.patch; the suffix keys the cache on it.
+KWOK_BUILD="$KWOK_VERSION-uid1"
 LWS_PEER_VERSION="${LWS_PEER_VERSION:-v0.10.0}"  # upstream LWS run as the "peer"
 # The module proxy here answers 403 for the v0.10.0 zip; the peer falls back to this one
 # (set it empty to make a missing LWS_PEER_VERSION fatal instead).
@@ -33,7 +35,7 @@ KUBE_APISERVER="$K8S_BIN_DIR/kube-apiserver"
 KUBE_CONTROLLER_MANAGER="$K8S_BIN_DIR/kube-controller-manager"
 KUBE_SCHEDULER="$K8S_BIN_DIR/kube-scheduler"
 KUBECTL_BIN="$K8S_BIN_DIR/kubectl"
-KWOK_BIN="$BIN/kwok-$KWOK_VERSION/kwok"
+KWOK_BIN="$BIN/kwok-$KWOK_BUILD/kwok"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }

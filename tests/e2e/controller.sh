@@ -4,6 +4,9 @@
 #                         controller in the background (.cluster/controller.pid,
 #                         .cluster/logs/controller.log), waits for /readyz
 #   controller.sh down    stops the controller started by `up` (by its recorded pid)
+#   controller.sh prepare everything `up` does before starting the controller (install --dev,
+#                         .cluster/controller.kubeconfig), for tests that run their own
+#                         controllers
 # Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -41,18 +44,8 @@ load_env() {
   export KUBECONFIG KUBECTL
 }
 
-up() {
+prepare() {
   load_env
-  if pid="$(running_pid)"; then
-    if [[ "$(readlink "/proc/$pid/exe")" == *" (deleted)" ]]; then
-      log "pid $pid runs a binary since rebuilt: restarting it"; down
-    else
-      log "already running (pid $pid)"; return 0
-    fi
-  fi
-  if [[ -f "$STATE/peer.pid" ]] && kill -0 "$(cat "$STATE/peer.pid")" 2>/dev/null; then
-    log "upstream LWS (the peer) is running on this cluster: make peer-down first"; exit 1
-  fi
   mkdir -p "$STATE/logs" "$STATE/certs"
   log "install --dev (CRD, webhooks by URL https://127.0.0.1:$WEBHOOK_PORT)"
   "$LWS" install --dev --port "$WEBHOOK_PORT" --cert-dir "$STATE/certs"
@@ -77,6 +70,21 @@ contexts:
   context: {cluster: local, user: $SA}
 current-context: lws-controller
 KC
+}
+
+up() {
+  load_env
+  if pid="$(running_pid)"; then
+    if [[ "$(readlink "/proc/$pid/exe")" == *" (deleted)" ]]; then
+      log "pid $pid runs a binary since rebuilt: restarting it"; down
+    else
+      log "already running (pid $pid)"; return 0
+    fi
+  fi
+  if [[ -f "$STATE/peer.pid" ]] && kill -0 "$(cat "$STATE/peer.pid")" 2>/dev/null; then
+    log "upstream LWS (the peer) is running on this cluster: make peer-down first"; exit 1
+  fi
+  prepare
   log "starting $LWS controller (log $STATE/logs/controller.log)"
   KUBECONFIG="$STATE/controller.kubeconfig" RUST_LOG="${RUST_LOG:-info}" nohup "$LWS" controller \
     --webhook-addr "127.0.0.1:$WEBHOOK_PORT" --health-addr "127.0.0.1:$HEALTH_PORT" \
@@ -108,5 +116,6 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  prepare) prepare ;;
+  *) echo "usage: $0 up|down|prepare" >&2; exit 2 ;;
 esac

@@ -286,6 +286,10 @@ fn end_state(ns: &Namespace, lws: &str) -> Value {
 fn rollout_of_ten(prefix: &str, chaos: &mut dyn FnMut(&Namespace) -> usize) -> (Value, usize) {
     let ns = Namespace::new(prefix);
     let mut object = lws_with("ten", 10, 2, None, None);
+    // Pods start in a second, as real ones take a while: the rollout lasts long enough for
+    // kills to land in it (the local cluster's kwok honours this annotation).
+    object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["metadata"] =
+        json!({"annotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "1s"}});
     ns.apply(&object).unwrap();
     wait_settled(&ns, "ten", 10, 2);
     let old = current_revision(&ns, "ten");
@@ -341,12 +345,14 @@ fn controller_killed_during_rolling_updates() {
         let mut kill_some = |ns: &Namespace| {
             let mut kills = 0;
             // Up to three kills, each 0.2-3 s after the previous step, while the rollout lasts.
-            for _ in 0..3 {
+            // The first lands early in the rollout (it lasts over 10 s); later ones only while
+            // the status says it is still under way.
+            for step in 0..3 {
                 std::thread::sleep(Duration::from_millis(200 + random.below(2800)));
                 let done = ns
                     .get("lws", "ten")
                     .is_some_and(|o| o["status"]["updatedReplicas"] == 10);
-                if done {
+                if step > 0 && done {
                     break;
                 }
                 let leader = holder(&lease);

@@ -240,13 +240,6 @@ pub fn lws_with(
     restart_policy: Option<&str>,
 ) -> Value {
     let mut object = lws(name, replicas, size);
-    // kwok (the fake kubelet) finishes a terminating pod with a DELETE by name and no uid
-    // precondition, and may send it twice; the second one then kills the StatefulSet's
-    // replacement of the same name (a new worker pod, Pending), which is a group failure the
-    // controller must act on. A real kubelet deletes with a uid precondition. Pods that need no
-    // grace period are removed by the API server at once and never reach kwok's stage.
-    object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
-        ["terminationGracePeriodSeconds"] = json!(0);
     if let Some(rolling) = rolling {
         object["spec"]["rolloutStrategy"] =
             json!({"type": "RollingUpdate", "rollingUpdateConfiguration": rolling});
