@@ -71,6 +71,9 @@ fn children() -> watcher::Config {
 }
 
 /// A reflector feeding `writer` from a watch on `api`; yields every object it touches.
+///
+/// `managedFields` are dropped before the store: no decision reads them, and they are often
+/// the largest part of an object, both in memory and in every input sent to the module.
 fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -85,7 +88,10 @@ where
         + Sync
         + 'static,
 {
-    reflector::reflector(writer, watcher(api, config).default_backoff()).touched_objects()
+    let objects = watcher(api, config)
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear());
+    reflector::reflector(writer, objects).touched_objects()
 }
 
 /// The LeaderWorkerSet a child belongs to, by its name label.
