@@ -24,6 +24,7 @@ pub mod pod_group;
 pub mod restart;
 pub mod revisions;
 pub mod rollout;
+mod seen;
 pub mod status;
 pub mod wire;
 pub mod workers;
@@ -33,7 +34,9 @@ mod scenarios;
 #[cfg(test)]
 mod tests;
 
-pub use wire::{EventType, ObjectRef, PlannedEvent, ReconcileInput, ReconcilePlan};
+pub use wire::{
+    EventType, ObjectRef, PlannedEvent, ReconcileInput, ReconcileInputRef, ReconcilePlan,
+};
 
 use crate::api::{LeaderWorkerSet, SubdomainPolicy};
 use crate::expand::to_json;
@@ -47,7 +50,12 @@ pub const LEADER_STS_DELETING_REQUEUE_SECONDS: u64 = 5;
 
 /// The `reconcile` operation: [`ReconcileInput`] JSON in, [`ReconcilePlan`] JSON out.
 pub fn run_op(payload: &[u8]) -> Result<Vec<u8>, crate::ops::OpError> {
-    let input: ReconcileInput = crate::ops::typed(crate::ops::names::RECONCILE, payload)?;
+    // Straight from the bytes, not through `ops::typed`: see [`seen`] for why.
+    let input: ReconcileInput =
+        serde_json::from_slice(payload).map_err(|e| crate::ops::OpError::BadPayload {
+            operation: crate::ops::names::RECONCILE,
+            message: e.to_string(),
+        })?;
     Ok(crate::ops::encode(&plan_reconcile(&input)))
 }
 

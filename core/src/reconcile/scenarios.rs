@@ -4,6 +4,8 @@
 //! Groups have size 1, so leader pods alone carry readiness (as in upstream's unit tests).
 
 use super::*;
+// Every decision in these tests is also checked through the module's decoding.
+use super::seen::plan_reconcile;
 use crate::labels::{
     GROUP_INDEX_LABEL_KEY, REVISION_KEY, SET_NAME_LABEL_KEY, WORKER_INDEX_LABEL_KEY,
 };

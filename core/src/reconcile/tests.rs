@@ -6,6 +6,8 @@ use super::rollout::*;
 use super::scenarios::{lws_json, Sim};
 use super::status::*;
 use super::*;
+// Every decision in these tests is also checked through the module's decoding.
+use super::seen::plan_reconcile;
 use crate::labels::*;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -8,6 +8,7 @@
 //! It then requeues after `requeueAfterSeconds` when set. The host never looks inside the
 //! objects: every decision is in the plan.
 
+use super::seen;
 use crate::api::{LeaderWorkerSet, LeaderWorkerSetStatus};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -16,35 +17,37 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the decision for one LeaderWorkerSet depends on.
 ///
-/// Lists may come in any order: [`super::plan_reconcile`] sorts them first.
+/// Lists may come in any order: [`super::plan_reconcile`] sorts them first. Pods and
+/// StatefulSets are decoded through views of the fields the decision reads ([`super::seen`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileInput {
     /// The LeaderWorkerSet as stored (defaulted by the API server and webhook), with
     /// `metadata.uid` and `metadata.generation`.
+    #[serde(deserialize_with = "seen::via_value")]
     pub lws: LeaderWorkerSet,
     /// The time of this reconcile, RFC 3339; stamped on changed conditions. Core reads no clock.
     pub now: Time,
     /// ControllerRevisions labelled `leaderworkerset.sigs.k8s.io/name=<lws>` in its namespace.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::via_value")]
     pub revisions: Vec<ControllerRevision>,
     /// The StatefulSet `<lws>`, if it exists.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::stateful_set")]
     pub leader_stateful_set: Option<StatefulSet>,
     /// StatefulSets labelled with the LWS name other than the leader's: the worker StatefulSets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::stateful_sets")]
     pub worker_stateful_sets: Vec<StatefulSet>,
     /// Pods labelled `{name: <lws>, worker-index: "0"}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::pods")]
     pub leader_pods: Vec<Pod>,
     /// Pods labelled with the LWS name and a worker index other than "0" (for the restart policy).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::pods")]
     pub worker_pods: Vec<Pod>,
     /// Services labelled with the LWS name (the shared one and the per-replica ones).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::via_value")]
     pub services: Vec<Service>,
     /// The Nodes leader pods run on (only needed under exclusive placement).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seen::via_value")]
     pub nodes: Vec<Node>,
     /// Existing Volcano PodGroups of this LWS: full objects or just their names as strings.
     #[serde(default)]
@@ -52,6 +55,42 @@ pub struct ReconcileInput {
     /// The gang-scheduling provider of the controller's configuration (`"volcano"` or none).
     #[serde(default)]
     pub scheduler_provider: Option<String>,
+}
+
+/// A [`ReconcileInput`] by reference: the same JSON, for a host whose observed objects sit in
+/// shared caches and would otherwise be deep-copied on every reconcile just to be encoded.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileInputRef<'a> {
+    pub lws: &'a LeaderWorkerSet,
+    pub now: &'a Time,
+    pub revisions: Vec<&'a ControllerRevision>,
+    pub leader_stateful_set: Option<&'a StatefulSet>,
+    pub worker_stateful_sets: Vec<&'a StatefulSet>,
+    pub leader_pods: Vec<&'a Pod>,
+    pub worker_pods: Vec<&'a Pod>,
+    pub services: Vec<&'a Service>,
+    pub nodes: Vec<&'a Node>,
+    pub pod_groups: &'a [serde_json::Value],
+    pub scheduler_provider: Option<&'a str>,
+}
+
+impl<'a> From<&'a ReconcileInput> for ReconcileInputRef<'a> {
+    fn from(input: &'a ReconcileInput) -> Self {
+        ReconcileInputRef {
+            lws: &input.lws,
+            now: &input.now,
+            revisions: input.revisions.iter().collect(),
+            leader_stateful_set: input.leader_stateful_set.as_ref(),
+            worker_stateful_sets: input.worker_stateful_sets.iter().collect(),
+            leader_pods: input.leader_pods.iter().collect(),
+            worker_pods: input.worker_pods.iter().collect(),
+            services: input.services.iter().collect(),
+            nodes: input.nodes.iter().collect(),
+            pod_groups: &input.pod_groups,
+            scheduler_provider: input.scheduler_provider.as_deref(),
+        }
+    }
 }
 
 /// What the host should do for one LeaderWorkerSet, all of it derived from [`ReconcileInput`].

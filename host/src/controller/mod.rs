@@ -3,8 +3,8 @@
 //! # Expected flow (one reconcile)
 //! 1. A watch event (the LeaderWorkerSet, or a StatefulSet, Pod or Service carrying its name
 //!    label) queues the LeaderWorkerSet.
-//! 2. [`reconcile`] reads the reflector stores ([`observe::Stores::input`]): one consistent
-//!    [`ReconcileInput`], stamped with the current time.
+//! 2. [`reconcile`] reads the reflector stores ([`observe::Stores::observe`]): one consistent
+//!    `ReconcileInput`, stamped with the current time, encoded without copying the objects.
 //! 3. One module call, `reconcile`, on the blocking pool, returns the [`ReconcilePlan`].
 //! 4. [`execute::Executor`] carries it out: create, apply (field manager `lws`), delete, status,
 //!    events; then the controller requeues when the plan asks.
@@ -29,7 +29,7 @@ use execute::Executor;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
-use lws_core::reconcile::{ReconcileInput, ReconcilePlan};
+use lws_core::reconcile::ReconcilePlan;
 use lws_core::LeaderWorkerSet;
 use metrics::{ErrorLabels, LwsLabels, Metrics, ResultLabels};
 use module::{Module, ModuleError};
@@ -124,8 +124,11 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     let lws: LeaderWorkerSet = serde_json::to_value(obj.as_ref())
         .and_then(serde_json::from_value)
         .map_err(Error::DecodeLws)?;
-    let input: ReconcileInput = ctx.stores.input(lws, ctx.scheduler_provider.clone());
-    let payload = serde_json::to_vec(&input).map_err(Error::BadAnswer)?;
+    let payload = ctx
+        .stores
+        .observe(&lws)
+        .encode(&lws, ctx.scheduler_provider.as_deref())
+        .map_err(Error::BadAnswer)?;
     let answer = ctx
         .module
         .call(lws_core::ops::names::RECONCILE, payload)

@@ -1,5 +1,5 @@
 //! What the controller observes: reflector stores for every kind the decision reads, and the
-//! one function that turns them into a [`ReconcileInput`] for one LeaderWorkerSet.
+//! one function that picks out one LeaderWorkerSet's objects for its `reconcile` input.
 //!
 //! Selection is by the `leaderworkerset.sigs.k8s.io/name` label and the object name only, the
 //! contract written in `lws_core::reconcile::wire`; which of these objects matter, and how, is
@@ -12,9 +12,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use lws_core::labels::{SET_NAME_LABEL_KEY, WORKER_INDEX_LABEL_KEY};
-use lws_core::reconcile::ReconcileInput;
+use lws_core::reconcile::ReconcileInputRef;
 use lws_core::LeaderWorkerSet;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -83,12 +84,8 @@ impl Stores {
         waited.await.unwrap_or(false)
     }
 
-    /// The module's input for `lws` as the stores see it now.
-    pub fn input(
-        &self,
-        lws: LeaderWorkerSet,
-        scheduler_provider: Option<String>,
-    ) -> ReconcileInput {
+    /// What the stores hold for `lws` now: shared handles, not copies.
+    pub fn observe(&self, lws: &LeaderWorkerSet) -> Observation {
         let namespace = lws.namespace().to_string();
         let name = lws.name().to_string();
         let mine = |labels: &std::collections::BTreeMap<String, String>, ns: Option<String>| {
@@ -96,69 +93,91 @@ impl Stores {
                 && labels.get(SET_NAME_LABEL_KEY).map(String::as_str) == Some(name.as_str())
         };
 
-        let mut leader_stateful_set = None;
-        let mut worker_stateful_sets = Vec::new();
+        let mut observation = Observation::default();
         for sts in self.stateful_sets.state() {
             if sts.namespace().as_deref() != Some(namespace.as_str()) {
                 continue;
             }
             if sts.name_any() == name {
-                leader_stateful_set = Some(sts.as_ref().clone());
+                observation.leader_stateful_set = Some(sts);
             } else if mine(sts.labels(), sts.namespace()) {
-                worker_stateful_sets.push(sts.as_ref().clone());
+                observation.worker_stateful_sets.push(sts);
             }
         }
-
-        let (mut leader_pods, mut worker_pods) = (Vec::new(), Vec::new());
         for pod in self.pods.state() {
             if !mine(pod.labels(), pod.namespace()) {
                 continue;
             }
             match pod.labels().get(WORKER_INDEX_LABEL_KEY).map(String::as_str) {
-                Some("0") => leader_pods.push(pod.as_ref().clone()),
-                Some(_) => worker_pods.push(pod.as_ref().clone()),
+                Some("0") => observation.leader_pods.push(pod),
+                Some(_) => observation.worker_pods.push(pod),
                 None => {}
             }
         }
-        let leader_nodes: BTreeSet<String> = leader_pods
+        let leader_nodes: BTreeSet<String> = observation
+            .leader_pods
             .iter()
             .filter_map(|p| p.spec.as_ref()?.node_name.clone())
             .collect();
-        let nodes = self
+        observation.nodes = self
             .nodes
             .state()
             .into_iter()
             .filter(|n| leader_nodes.contains(&n.name_any()))
-            .map(|n| n.as_ref().clone())
             .collect();
-
-        let services = self
+        observation.services = self
             .services
             .state()
             .into_iter()
             .filter(|s| mine(s.labels(), s.namespace()))
-            .map(|s| s.as_ref().clone())
             .collect();
-        let revisions = self
+        observation.revisions = self
             .revisions
             .state()
             .into_iter()
             .filter(|r| mine(r.labels(), r.namespace()))
-            .map(|r| r.as_ref().clone())
             .collect();
-
-        ReconcileInput {
-            lws,
-            now: Time(Timestamp::now()),
-            revisions,
-            leader_stateful_set,
-            worker_stateful_sets,
-            leader_pods,
-            worker_pods,
-            services,
-            nodes,
-            pod_groups: Vec::new(),
-            scheduler_provider,
-        }
+        observation
     }
+}
+
+/// The objects of one LeaderWorkerSet, as [`Stores::observe`] found them.
+#[derive(Default)]
+pub struct Observation {
+    pub revisions: Vec<Arc<ControllerRevision>>,
+    pub leader_stateful_set: Option<Arc<StatefulSet>>,
+    pub worker_stateful_sets: Vec<Arc<StatefulSet>>,
+    pub leader_pods: Vec<Arc<Pod>>,
+    pub worker_pods: Vec<Arc<Pod>>,
+    pub services: Vec<Arc<Service>>,
+    pub nodes: Vec<Arc<Node>>,
+}
+
+impl Observation {
+    /// The module's `reconcile` input for `lws`, stamped with the current time.
+    pub fn encode(
+        &self,
+        lws: &LeaderWorkerSet,
+        scheduler_provider: Option<&str>,
+    ) -> serde_json::Result<Vec<u8>> {
+        let now = Time(Timestamp::now());
+        serde_json::to_vec(&ReconcileInputRef {
+            lws,
+            now: &now,
+            revisions: all(&self.revisions),
+            leader_stateful_set: self.leader_stateful_set.as_deref(),
+            worker_stateful_sets: all(&self.worker_stateful_sets),
+            leader_pods: all(&self.leader_pods),
+            worker_pods: all(&self.worker_pods),
+            services: all(&self.services),
+            nodes: all(&self.nodes),
+            pod_groups: &[],
+            scheduler_provider,
+        })
+    }
+}
+
+/// Borrows every object of a snapshot.
+fn all<K>(objects: &[Arc<K>]) -> Vec<&K> {
+    objects.iter().map(AsRef::as_ref).collect()
 }
