@@ -114,9 +114,22 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         instance: None,
         leader_election,
     };
+    bound_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(controller::run(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Caps glibc malloc at two arenas before any thread starts. By default each thread that
+/// allocates gets an arena of its own (up to 8 per core) and each keeps its high-water mark; with
+/// tokio's workers and the blocking pool that was most of the controller's peak RSS
+/// (BENCHMARKS.md), for no measurable speed.
+fn bound_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
