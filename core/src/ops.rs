@@ -127,7 +127,7 @@ pub fn expand_value(value: serde_json::Value) -> Result<List, FieldErrors> {
 }
 
 fn expand(payload: &[u8]) -> Result<Vec<u8>, OpError> {
-    let value = parse(names::EXPAND, payload)?;
+    let value: serde_json::Value = parse(names::EXPAND, payload)?;
     Ok(match expand_value(value) {
         Ok(list) => encode(&list),
         Err(errors) => encode(&Problems::from_errors(&errors)),
@@ -179,7 +179,7 @@ struct Defaulted {
 }
 
 fn default(payload: &[u8]) -> Result<Vec<u8>, OpError> {
-    let value = parse(names::DEFAULT, payload)?;
+    let value: serde_json::Value = parse(names::DEFAULT, payload)?;
     Ok(match decode_lws_value(value) {
         Ok(mut lws) => {
             apply_defaults(&mut lws);
@@ -212,8 +212,12 @@ fn mutate(payload: &[u8]) -> Result<Vec<u8>, OpError> {
     })
 }
 
-/// Parses a payload as JSON.
-pub(crate) fn parse(operation: &'static str, payload: &[u8]) -> Result<serde_json::Value, OpError> {
+/// Parses a payload as JSON, into a `serde_json::Value` for every operation but `reconcile`
+/// (see [`typed`] and `reconcile::seen`).
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    payload: &[u8],
+) -> Result<T, OpError> {
     serde_json::from_slice(payload).map_err(|e| OpError::BadPayload {
         operation,
         message: e.to_string(),
@@ -222,7 +226,7 @@ pub(crate) fn parse(operation: &'static str, payload: &[u8]) -> Result<serde_jso
 
 /// Parses a payload into an operation's input type.
 ///
-/// Every typed decode in the module goes bytes → `Value` → type through
+/// Every typed decode in the module but `reconcile`'s goes bytes → `Value` → type through
 /// `serde_path_to_error`, and every encode goes type → `Value` → bytes: one instantiation of
 /// each (large) k8s-openapi serde impl instead of one per deserializer, which keeps
 /// `lws.wasm` small.
@@ -230,9 +234,11 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     operation: &'static str,
     payload: &[u8],
 ) -> Result<T, OpError> {
-    serde_path_to_error::deserialize(parse(operation, payload)?).map_err(|e| OpError::BadPayload {
-        operation,
-        message: e.to_string(),
+    serde_path_to_error::deserialize(parse::<serde_json::Value>(operation, payload)?).map_err(|e| {
+        OpError::BadPayload {
+            operation,
+            message: e.to_string(),
+        }
     })
 }
 

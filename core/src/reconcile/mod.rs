@@ -51,11 +51,7 @@ pub const LEADER_STS_DELETING_REQUEUE_SECONDS: u64 = 5;
 /// The `reconcile` operation: [`ReconcileInput`] JSON in, [`ReconcilePlan`] JSON out.
 pub fn run_op(payload: &[u8]) -> Result<Vec<u8>, crate::ops::OpError> {
     // Straight from the bytes, not through `ops::typed`: see [`seen`] for why.
-    let input: ReconcileInput =
-        serde_json::from_slice(payload).map_err(|e| crate::ops::OpError::BadPayload {
-            operation: crate::ops::names::RECONCILE,
-            message: e.to_string(),
-        })?;
+    let input: ReconcileInput = crate::ops::parse(crate::ops::names::RECONCILE, payload)?;
     Ok(crate::ops::encode(&plan_reconcile(&input)))
 }
 

@@ -75,6 +75,9 @@ pub struct ReconcileInputRef<'a> {
     pub scheduler_provider: Option<&'a str>,
 }
 
+/// The correspondence the unit tests check (`seen::plan_reconcile`); hosts build the borrowed
+/// form from their own caches.
+#[cfg(test)]
 impl<'a> From<&'a ReconcileInput> for ReconcileInputRef<'a> {
     fn from(input: &'a ReconcileInput) -> Self {
         ReconcileInputRef {

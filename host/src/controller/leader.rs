@@ -90,7 +90,7 @@ enum Attempt {
 
 /// The Lease record last seen, and when this process first saw it.
 #[derive(Default)]
-struct Observation {
+struct LastSeen {
     record: Option<(String, Option<String>, Option<String>)>,
     since: Option<Instant>,
 }
@@ -119,10 +119,10 @@ impl LeaseLock {
 
     /// Tries until this process holds the Lease (true) or `shutdown` is cancelled (false).
     pub async fn acquire(&self, shutdown: &CancellationToken) -> bool {
-        let mut observation = Observation::default();
+        let mut last_seen = LastSeen::default();
         let mut waiting_on = None;
         loop {
-            match self.try_acquire_or_renew(&mut observation).await {
+            match self.try_acquire_or_renew(&mut last_seen).await {
                 Ok(Attempt::Held) => return true,
                 Ok(Attempt::Other(holder)) => {
                     if waiting_on.as_ref() != Some(&holder) {
@@ -142,14 +142,14 @@ impl LeaseLock {
 
     /// Renews the held Lease until leadership is lost or `shutdown` is cancelled.
     pub async fn hold(&self, shutdown: &CancellationToken) -> Held {
-        let mut observation = Observation::default();
+        let mut last_seen = LastSeen::default();
         let mut renewed = Instant::now();
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.timing.retry_period) => {}
                 () = shutdown.cancelled() => return Held::Shutdown,
             }
-            match self.try_acquire_or_renew(&mut observation).await {
+            match self.try_acquire_or_renew(&mut last_seen).await {
                 Ok(Attempt::Held) => renewed = Instant::now(),
                 Ok(Attempt::Other(holder)) => {
                     return Held::Lost(format!("the lease is held by {holder}"))
@@ -192,10 +192,7 @@ impl LeaseLock {
     }
 
     /// client-go's `tryAcquireOrRenew`: create, take over an expired lease, or renew ours.
-    async fn try_acquire_or_renew(
-        &self,
-        observation: &mut Observation,
-    ) -> Result<Attempt, kube::Error> {
+    async fn try_acquire_or_renew(&self, last_seen: &mut LastSeen) -> Result<Attempt, kube::Error> {
         let now = MicroTime(Timestamp::now());
         let duration_seconds = self.timing.lease_duration.as_secs().max(1) as i32;
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
@@ -230,9 +227,9 @@ impl LeaseLock {
             spec.renew_time.as_ref().map(|t| t.0.to_string()),
             lease.metadata.resource_version.clone(),
         );
-        if observation.record.as_ref() != Some(&record) {
-            observation.record = Some(record);
-            observation.since = Some(Instant::now());
+        if last_seen.record.as_ref() != Some(&record) {
+            last_seen.record = Some(record);
+            last_seen.since = Some(Instant::now());
         }
         // Expiry is judged by when this process saw the record change, not by renewTime: the
         // holder's clock may differ from ours.
@@ -241,7 +238,7 @@ impl LeaseLock {
             .map_or(self.timing.lease_duration, |s| {
                 Duration::from_secs(s.max(0) as u64)
             });
-        let expired = observation
+        let expired = last_seen
             .since
             .is_none_or(|since| since.elapsed() >= their_duration);
         if !holder.is_empty() && holder != self.identity && !expired {
