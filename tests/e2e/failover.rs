@@ -13,10 +13,11 @@ use crate::lifecycle::{
     change_image, current_revision, leader_uids, leaders, lws_with, trace, wait_rolled,
     wait_settled, Watch, REVISION_LABEL,
 };
+use crate::random::Random;
 use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const WEBHOOK_PORT: u16 = 9443;
@@ -75,11 +76,7 @@ impl Candidate {
         let child = command.spawn().expect("lws controller");
         let url = format!("http://127.0.0.1:{health_port}/readyz");
         eventually(&format!("{identity} ready"), CONVERGE, || {
-            let ok = Command::new("curl")
-                .args(["-fsS", &url])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            ok.then_some(())
+            http_get(&url).ok().map(drop)
         });
         Candidate { child }
     }
@@ -196,28 +193,6 @@ fn failover_leader_killed_standby_takes_over() {
     let after = ns.get("statefulset", "fo-0").expect("worker sts recreated");
     assert_ne!(after["metadata"]["uid"], before);
     assert_eq!(holder(&lease), next);
-}
-
-/// A small xorshift, seeded from the clock and printed, for the kill moments.
-struct Random(u64);
-
-impl Random {
-    fn seeded() -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        eprintln!("kill schedule seed {seed}");
-        Random(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// What a finished rollout of `lws` leaves, with every uid and time stamp left out: the
@@ -340,7 +315,13 @@ fn controller_killed_during_rolling_updates() {
     });
 
     let (reference, _) = rollout_of_ten("chaos-ref", &mut |_| 0);
-    let mut random = Random::seeded();
+    // Kill moments from the clock; the seed is printed so a failing schedule can be replayed.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut random = Random::new(seed);
     for run in 0..5 {
         let mut kill_some = |ns: &Namespace| {
             let mut kills = 0;

@@ -7,6 +7,10 @@
 
 mod failover;
 mod lifecycle;
+// The suites' generator; this suite uses part of it.
+#[allow(dead_code)]
+#[path = "../support/random.rs"]
+mod random;
 mod support;
 
 use serde_json::{json, Value};
@@ -593,16 +597,8 @@ fn metrics_and_health() {
     ns.wait_ready("metrics", 1, 1);
     let port = std::env::var("LWS_HEALTH_PORT").unwrap_or_else(|_| "8081".into());
     let get = |path: &str| {
-        let out = std::process::Command::new("curl")
-            .args(["-fsS", &format!("http://127.0.0.1:{port}{path}")])
-            .output()
-            .expect("curl");
-        assert!(
-            out.status.success(),
-            "GET {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        http_get(&format!("http://127.0.0.1:{port}{path}"))
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"))
     };
     assert_eq!(get("/healthz").trim(), "ok");
     assert_eq!(get("/readyz").trim(), "ok");

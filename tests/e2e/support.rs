@@ -75,6 +75,18 @@ pub fn lws_cli() -> Command {
     Command::new(path)
 }
 
+/// GET `url` with curl: the body, or curl's error.
+pub fn http_get(url: &str) -> Result<String, String> {
+    let out = Command::new("curl")
+        .args(["-fsS", url])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Polls `check` every 500 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
