@@ -57,6 +57,9 @@ clean: ## remove build output (not the cluster cache)
 
 include tests/cluster/cluster.mk
 include tests/browser/browser.mk
+# The controller image (make image) and the Helm chart (helm lint, make deploy / undeploy).
+include image/image.mk
+include charts/charts.mk
 
 # The controller on the local cluster: tests/e2e/controller.sh up|down (cluster-up when no
 # KUBECONFIG, install --dev, a least-privilege ServiceAccount, .cluster/controller.pid).

@@ -1,0 +1,1 @@
+# The Helm chart: helm lint, make deploy / undeploy (charts/lws).

@@ -1,0 +1,1 @@
+# make image: the controller image (image/README.md).
