@@ -38,7 +38,7 @@ lint: wasm ## rustfmt and clippy, warnings are errors
 unit: build ## unit, scenario and parity tests (no cluster)
 	$(CARGO) test --profile $(PROFILE) --workspace
 
-test: lint unit cluster-test e2e browser-test ## everything: lint, unit, parity, cluster smoke, e2e, browser
+test: lint helm-lint unit cluster-test e2e browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, browser
 	@echo "[test] all suites passed"
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it
