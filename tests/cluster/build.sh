@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the test cluster's binaries from the Go module proxy, once per version, into
 # $LWS_CACHE/bin/<component>-<version>/. A component whose binaries exist is skipped, so a
-# second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|peer]...
-# (all = etcd kubernetes kwok; the peer is built by peer-up.sh on demand; `peer` prints the
-# LWS version it built or found on stdout).
+# second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|real-node|kubelet|
+# kube-apiserver-loopback|pause|peer]... (all = etcd kubernetes kwok; real-node = kubelet
+# kube-apiserver-loopback pause, what REAL_NODE=1 cluster-up needs; the peer is built by
+# peer-up.sh on demand; `peer` prints the LWS version it built or found on stdout).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -61,17 +62,16 @@ EOF
   "$dest/etcd" --version | head -n1 >&2
 }
 
-build_kubernetes() {
-  local dest="$K8S_BIN_DIR" b ok=1
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    [ -x "$dest/$b" ] || ok=0
-  done
-  if [ "$ok" = 1 ]; then log "kubernetes $K8S_VERSION: cached ($dest)"; return; fi
-  # k8s.io/kubernetes requires its staging modules at the fake version v0.0.0 and maps them to
-  # ./staging with replace lines that do not apply to a dependency. The wrapper replaces each
-  # staging module with its published twin v0.<minor>.<patch>; the list comes from the
-  # published go.mod so new staging modules (1.36: cri-streaming, streaming) are not missed.
-  local w="$SRC/kubernetes-$K8S_VERSION" gomod mods m staging godebug
+# Write the wrapper module for k8s.io/kubernetes@$K8S_VERSION into dir $1 (module name $2) with
+# a tools.go importing the commands $4..., and tidy it. $3, when not empty, is a local copy of
+# k8s.io/kubernetes to build from instead of the module cache.
+# k8s.io/kubernetes requires its staging modules at the fake version v0.0.0 and maps them to
+# ./staging with replace lines that do not apply to a dependency. The wrapper replaces each
+# staging module with its published twin v0.<minor>.<patch>; the list comes from the
+# published go.mod so new staging modules (1.36: cri-streaming, streaming) are not missed.
+kubernetes_wrapper() {
+  local w="$1" module="$2" local_copy="$3" gomod mods m staging godebug c
+  shift 3
   mkdir -p "$w"
   log "kubernetes $K8S_VERSION: reading the published go.mod..."
   gomod="$(cd "$SRC" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .GoMod)"
@@ -82,29 +82,41 @@ build_kubernetes() {
   # Keep upstream's runtime defaults (GODEBUG) rather than our toolchain's.
   godebug="$(sed -n 's/^godebug default=\(.*\)$/\1/p' "$gomod" | head -n1)"
   {
-    echo "module example.invalid/lws-test-kubernetes"
+    echo "module $module"
     echo
     echo "go 1.26.0"
     [ -z "$godebug" ] || printf '\ngodebug default=%s\n' "$godebug"
     printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$K8S_VERSION"
     for m in $mods; do printf '\t%s => %s %s\n' "$m" "$m" "$staging"; done
+    [ -z "$local_copy" ] || printf '\tk8s.io/kubernetes => %s\n' "$local_copy"
     echo ")"
   } >"$w/go.mod"
-  cat >"$w/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    echo ")"
+  } >"$w/tools.go"
   log "kubernetes $K8S_VERSION: resolving modules (downloads a few hundred MB once)..."
   (cd "$w" && nice_go mod tidy)
-  # Stamp the version like upstream's hack/lib/version.sh so /version and kubectl report it.
+}
+
+# A writable copy of the k8s.io/kubernetes module, made once: `go build -overlay` may not replace
+# files in the module cache, so the patched builds compile this copy (patched by overlays).
+kubernetes_copy() {
+  local dest="$SRC/kubernetes-src-$K8S_VERSION" moddir
+  if [ ! -f "$dest/go.mod" ]; then
+    moddir="$(cd "$SRC" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Dir)"
+    [ -d "$moddir" ] || die "could not download k8s.io/kubernetes@$K8S_VERSION"
+    log "kubernetes $K8S_VERSION: copying the module source to $dest"
+    rm -rf "$dest.tmp" "$dest"
+    cp -r "$moddir" "$dest.tmp" && chmod -R u+w "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+  fi
+  echo "$dest"
+}
+
+# Stamp the version like upstream's hack/lib/version.sh so /version and kubectl report it.
+kubernetes_ldflags() {
   local minor ldflags p now
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -113,10 +125,22 @@ EOF
     ldflags+=" -X '$p.gitVersion=$K8S_VERSION' -X '$p.gitMajor=1' -X '$p.gitMinor=$minor'"
     ldflags+=" -X '$p.gitTreeState=clean' -X '$p.buildDate=$now'"
   done
+  echo "$ldflags"
+}
+
+build_kubernetes() {
+  local dest="$K8S_BIN_DIR" b ok=1
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$dest/$b" ] || ok=0
+  done
+  if [ "$ok" = 1 ]; then log "kubernetes $K8S_VERSION: cached ($dest)"; return; fi
+  local w="$SRC/kubernetes-$K8S_VERSION"
+  kubernetes_wrapper "$w" example.invalid/lws-test-kubernetes "" \
+    kube-apiserver kube-controller-manager kube-scheduler kubectl
   log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $K8S_VERSION (cold build ~15-30 min on 2 cores)..."
   start_ticker kubernetes
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  (cd "$w" && nice_go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$dest.tmp/" \
+  (cd "$w" && nice_go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$(kubernetes_ldflags)" -o "$dest.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
@@ -124,6 +148,100 @@ EOF
   stop_ticker
   install_dir "$dest.tmp" "$dest"
   "$dest/kube-apiserver" --version >&2
+}
+
+# Patch the source without touching it: the files patch $1 touches are copied from source dir
+# $2 into dir $3 and patched there, and $3/overlay.json (for `go build -overlay`) maps the
+# originals to them. The patch is a unified diff against the module root. One source copy then
+# serves several builds, each with its own patch.
+write_overlay() {
+  local patch="$1" moddir="$2" out="$3" files f sep=""
+  files="$(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$patch")"
+  rm -rf "$out" && mkdir -p "$out"
+  for f in $files; do
+    mkdir -p "$out/$(dirname "$f")"
+    cp "$moddir/$f" "$out/$f" && chmod u+w "$out/$f"
+  done
+  patch -s -d "$out" -p1 <"$patch"
+  {
+    printf '{"Replace": {'
+    for f in $files; do printf '%s\n  "%s": "%s"' "$sep" "$moddir/$f" "$out/$f"; sep=","; done
+    printf '\n}}\n'
+  } >"$out/overlay.json"
+}
+
+# Build k8s.io/kubernetes/cmd/$1 with patch $3 as build $2 (cache key) into directory $4:
+# the real nodes' binaries.
+build_patched_kubernetes_cmd() {
+  local cmd="$1" build="$2" patch="$3" dest="$4" w moddir
+  if [ -x "$dest/$cmd" ]; then log "$cmd $build: cached ($dest)"; return; fi
+  # Its own wrapper (the kubelet needs modules the control plane does not); every version still
+  # comes from k8s.io/kubernetes' go.mod, so GOCACHE entries are shared with the other build.
+  w="$SRC/$cmd-$build"
+  moddir="$(kubernetes_copy)"
+  kubernetes_wrapper "$w" "example.invalid/lws-test-$cmd" "$moddir" "$cmd"
+  write_overlay "$patch" "$moddir" "$w/overlay"
+  log "building $cmd $build (cold build ~5-10 min once kubernetes is built)..."
+  start_ticker "$cmd"
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  (cd "$w" && nice_go build -trimpath -tags selinux,notest,grpcnotrace -overlay "$w/overlay/overlay.json" \
+    -ldflags "$(kubernetes_ldflags)" -o "$dest.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd")
+  stop_ticker
+  install_dir "$dest.tmp" "$dest"
+  "$dest/$cmd" --version >&2
+}
+
+build_kubelet() {
+  build_patched_kubernetes_cmd kubelet "$KUBELET_BUILD" "$CLUSTER_DIR/kubelet-local-node.patch" \
+    "$(dirname "$KUBELET_BIN")"
+}
+
+build_apiserver_loopback() {
+  build_patched_kubernetes_cmd kube-apiserver "$APISERVER_LOOPBACK_BUILD" \
+    "$CLUSTER_DIR/apiserver-loopback-endpoints.patch" "$(dirname "$KUBE_APISERVER_LOOPBACK")"
+}
+
+# The sandbox ("pause") image: a static binary that sleeps in pause(), exits on TERM/INT and
+# reaps children (PID 1's duties), packaged with umoci as an OCI archive named $PAUSE_IMAGE.
+build_pause() {
+  local dest w
+  dest="$(dirname "$PAUSE_ARCHIVE")"
+  if [ -s "$PAUSE_ARCHIVE" ]; then log "pause $PAUSE_BUILD: cached ($PAUSE_ARCHIVE)"; return; fi
+  bash "$REPO/tests/support/need-debs.sh" musl-tools umoci
+  w="$SRC/pause-$PAUSE_BUILD"
+  rm -rf "$w" "$dest.tmp" && mkdir -p "$w" "$dest.tmp"
+  cat >"$w/pause.c" <<'EOF'
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+/* PID 1 gets no default signal actions: TERM and INT need handlers to stop it. */
+static void stop(int sig) { (void)sig; _exit(0); }
+static void reap(int sig) { (void)sig; while (waitpid(-1, 0, WNOHANG) > 0) {} }
+int main(void) {
+  signal(SIGINT, stop);
+  signal(SIGTERM, stop);
+  signal(SIGCHLD, reap);
+  for (;;) pause();
+}
+EOF
+  musl-gcc -static -Os -s -o "$w/pause" "$w/pause.c"
+  (
+    cd "$w"
+    umoci init --layout layout
+    umoci new --image layout:build
+    umoci unpack --image layout:build bundle >/dev/null
+    install -m 0755 pause bundle/rootfs/pause
+    umoci repack --image layout:build bundle
+    umoci config --image layout:build --config.entrypoint /pause --config.user 65535:65535 \
+      --os linux --architecture amd64
+    # The full name as the ref, so `ctr images import` keeps it (a bare tag gets a date prefix).
+    umoci tag --image layout:build "$PAUSE_IMAGE"
+    umoci rm --image layout:build
+    umoci gc --layout layout
+    tar -C layout -cf "$dest.tmp/pause.oci.tar" oci-layout index.json blobs
+  )
+  install_dir "$dest.tmp" "$dest"
+  log "pause $PAUSE_BUILD: $PAUSE_IMAGE, $PAUSE_ARCHIVE ($(stat -c %s "$PAUSE_ARCHIVE") bytes)"
 }
 
 build_kwok() {
@@ -206,7 +324,11 @@ for what in "$@"; do
     etcd) build_etcd ;;
     kubernetes | k8s) build_kubernetes ;;
     kwok) build_kwok ;;
+    real-node) build_kubelet; build_apiserver_loopback; build_pause ;;
+    kubelet) build_kubelet ;;
+    kube-apiserver-loopback) build_apiserver_loopback ;;
+    pause) build_pause ;;
     peer | lws) build_peer ;; # prints the version it built or found
-    *) die "unknown component: $what (all|etcd|kubernetes|kwok|peer)" ;;
+    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|peer)" ;;
   esac
 done

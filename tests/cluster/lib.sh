@@ -37,6 +37,29 @@ KUBE_SCHEDULER="$K8S_BIN_DIR/kube-scheduler"
 KUBECTL_BIN="$K8S_BIN_DIR/kubectl"
 KWOK_BIN="$BIN/kwok-$KWOK_BUILD/kwok"
 
+# Real nodes (REAL_NODE=1, docs/local-cluster-network.md): a kubelet and a second
+# kube-apiserver from the same k8s.io/kubernetes source, each with a patch (the suffix keys the
+# cache on it). kubelet-local-node.patch: a loopback --node-ip is accepted, host sysctls are left
+# alone. apiserver-loopback-endpoints.patch: Endpoints/EndpointSlices accept loopback addresses,
+# so the hostNetwork pods on 127.0.0.x can back a (webhook) Service. The plain cluster keeps the
+# stock apiserver.
+KUBELET_BUILD="$K8S_VERSION-lws1"
+KUBELET_BIN="$BIN/kubelet-$KUBELET_BUILD/kubelet"
+APISERVER_LOOPBACK_BUILD="$K8S_VERSION-loopback1"
+KUBE_APISERVER_LOOPBACK="$BIN/kube-apiserver-$APISERVER_LOOPBACK_BUILD/kube-apiserver"
+# A static pause() binary as an OCI archive: the sandbox image, imported, never pulled.
+PAUSE_BUILD=1
+PAUSE_IMAGE="localhost/lws-pause:$PAUSE_BUILD"
+PAUSE_ARCHIVE="$BIN/pause-$PAUSE_BUILD/pause.oci.tar"
+# Node i is real-node-i on 127.0.0.(i+1); state under $RUN/nodes/i.
+REAL_NODE_COUNT=2
+REAL_NODE_LABEL="lws.x-k8s.io/real-node"  # label and taint key, value "true", effect NoSchedule
+NODES_RUN="$RUN/nodes"
+real_node_name() { echo "real-node-$1"; }
+real_node_ip() { echo "127.0.0.$(($1 + 1))"; }
+# The cgroup (under every v1 hierarchy) holding node i's pods; down.sh removes it.
+real_node_cgroup() { echo "lws-$(real_node_name "$1")"; }
+
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -94,6 +117,16 @@ stop_pid() {
   done
   log "$name (pid $pid) ignored TERM; killing"
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Start one component detached from this shell (its own session, so a Ctrl-C on `make` does
+# not take it down) and record its pid and executable (down.sh checks both). setsid execs in
+# place here, so $! is the component. Environment for it goes before the call: VAR=x start ...
+start() {
+  local name="$1"; shift
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
+  echo "$name $! $1" >>"$RUN/pids"
+  log "started $name (pid $!)"
 }
 
 # kubectl against the local cluster.

@@ -2,6 +2,8 @@
 # Start a real control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler) with the kwok controller playing the kubelet for 16 fake nodes
 # (4 racks x 4 nodes). Work dir: $REPO/.cluster (pki, data, logs, pids, kubeconfig, env).
+# REAL_NODE=1 also starts two real nodes (node-up.sh: containerd + kubelet on 127.0.0.1 and
+# 127.0.0.2, tainted for the controller only; docs/local-cluster-network.md).
 # Starting a cluster that is already running is a no-op.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -13,6 +15,8 @@ NODES_PER_RACK="${CLUSTER_NODES_PER_RACK:-4}"
 # CLUSTER_FEATURE_GATES=MaxUnavailableStatefulSet=true. Empty keeps 1.36's defaults (where
 # MaxUnavailableStatefulSet is beta but OFF by default: k8s.io/kubernetes pkg/features).
 FEATURE_GATES="${CLUSTER_FEATURE_GATES:-}"
+REAL_NODE="${REAL_NODE:-0}"
+case "$REAL_NODE" in 0 | 1) ;; *) die "REAL_NODE must be 0 or 1, not $REAL_NODE" ;; esac
 
 # --- already running? -------------------------------------------------------------------------
 if [ -s "$RUN/pids" ]; then
@@ -21,6 +25,9 @@ if [ -s "$RUN/pids" ]; then
     runs_exe "$pid" "$exe" || { all_alive=0; log "$name (pid $pid) is gone"; }
   done <"$RUN/pids"
   if [ "$all_alive" = 1 ]; then
+    if [ "$REAL_NODE" = 1 ] && [ ! -s "$NODES_RUN/nodes" ]; then
+      die "the cluster runs without real nodes; make cluster-down first, then REAL_NODE=1 make cluster-up"
+    fi
     log "cluster already running; KUBECONFIG=$RUN/kubeconfig"
     exit 0
   fi
@@ -30,10 +37,18 @@ fi
 
 # Builds are skipped in seconds when the cache already holds these versions.
 "$CLUSTER_DIR/build.sh" all
+APISERVER_BIN="$KUBE_APISERVER"
+if [ "$REAL_NODE" = 1 ]; then
+  bash "$REPO/tests/support/need-debs.sh" containerd runc containernetworking-plugins
+  "$CLUSTER_DIR/build.sh" real-node
+  APISERVER_BIN="$KUBE_APISERVER_LOOPBACK"
+fi
 
 for b in openssl python3 curl; do command -v "$b" >/dev/null || die "$b is required"; done
 
-rm -rf "$RUN"
+# Real nodes of an earlier run may have left mounts: node-down.sh clears them or refuses.
+"$CLUSTER_DIR/node-down.sh"
+rm -rf --one-file-system "$RUN"
 mkdir -p "$RUN"/{pki,logs,etcd}
 : >"$RUN/pids"
 # If anything below fails, leave no half-started processes behind.
@@ -71,6 +86,12 @@ EOF
     -subj "/CN=kube-apiserver" 2>/dev/null
   openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
     -out apiserver.crt -extfile server.ext 2>/dev/null
+  # The apiserver's identity towards kubelets (logs, exec): system:masters passes their webhook
+  # authorization.
+  openssl req -newkey rsa:2048 -nodes -keyout apiserver-kubelet-client.key -out apiserver-kubelet-client.csr \
+    -subj "/CN=kube-apiserver-kubelet-client/O=system:masters" 2>/dev/null
+  openssl x509 -req -in apiserver-kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -out apiserver-kubelet-client.crt -extfile client.ext 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr \
     -subj "/CN=lws-test-admin/O=system:masters" 2>/dev/null
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
@@ -112,15 +133,6 @@ current-context: lws-test
 EOF
 chmod 600 "$RUN/kubeconfig"
 
-# Start one component detached from this shell (its own session, so a Ctrl-C on `make` does
-# not take it down) and record its pid and executable (down.sh checks both). setsid execs in place here, so $! is the component.
-start() {
-  local name="$1"; shift
-  setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
-  echo "$name $! $1" >>"$RUN/pids"
-  log "started $name (pid $!)"
-}
-
 # --- etcd -----------------------------------------------------------------------------------------
 start etcd "$ETCD_BIN" --name=lws-test --data-dir="$RUN/etcd" \
   --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
@@ -132,7 +144,11 @@ wait_for 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health" || die "etcd did not b
 # --- kube-apiserver -------------------------------------------------------------------------------
 # Loopback is not a valid address for the `kubernetes` Endpoints, hence endpoint-reconciler none.
 # The webhook admission plugins are on by default; listing them makes that explicit.
-start kube-apiserver "$KUBE_APISERVER" \
+# Aggregator routing: a webhook registered by Service is called at one of its endpoints (the
+# 127.0.0.x of a hostNetwork pod), never at its ClusterIP, which nothing serves (no kube-proxy)
+# and which is no loopback address. Kubelets are reached at their InternalIP (127.0.0.x): a
+# Hostname address would mean a DNS query.
+start kube-apiserver "$APISERVER_BIN" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
@@ -141,6 +157,9 @@ start kube-apiserver "$KUBE_APISERVER" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
+  --enable-aggregator-routing=true \
+  --kubelet-client-certificate="$P/apiserver-kubelet-client.crt" --kubelet-client-key="$P/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP \
   --requestheader-client-ca-file="$P/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
@@ -247,10 +266,25 @@ wait_for 120 nodes_ready || die "nodes did not become Ready (see $RUN/logs/kwok.
 # Pods need the default ServiceAccount, made by KCM's serviceaccount controller.
 wait_for 60 kc get serviceaccount default -n default || die "no default ServiceAccount (see $RUN/logs/kube-controller-manager.log)"
 
+# --- real nodes (REAL_NODE=1) --------------------------------------------------------------------
+REAL_NODES=""
+if [ "$REAL_NODE" = 1 ]; then
+  for ((i = 0; i < REAL_NODE_COUNT; i++)); do
+    APISERVER_PORT="$APISERVER_PORT" "$CLUSTER_DIR/node-up.sh" "$i"
+    REAL_NODES+="${REAL_NODES:+ }$(real_node_name "$i")"
+  done
+  # shellcheck disable=SC2086  # one node per word
+  "$CLUSTER_DIR/node-wait.sh" $REAL_NODES
+fi
+
 cat >"$RUN/env" <<EOF
 KUBECONFIG=$RUN/kubeconfig
 LWS_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+LWS_APISERVER_HOST=127.0.0.1
 LWS_APISERVER_PORT=$APISERVER_PORT
+LWS_REAL_NODES=$REAL_NODES
+LWS_REAL_NODE_LABEL=$REAL_NODE_LABEL
+LWS_PAUSE_IMAGE=$PAUSE_IMAGE
 LWS_ETCD_PORT=$ETCD_PORT
 LWS_CLUSTER_CA=$P/ca.crt
 LWS_CLUSTER_CA_KEY=$P/ca.key
@@ -259,5 +293,5 @@ K8S_VERSION=$K8S_VERSION
 CLUSTER_FEATURE_GATES=$FEATURE_GATES
 EOF
 trap - EXIT
-log "cluster up: $(kc version -o json | jq -r .serverVersion.gitVersion), $((RACKS * NODES_PER_RACK)) nodes, apiserver https://127.0.0.1:$APISERVER_PORT"
+log "cluster up: $(kc version -o json | jq -r .serverVersion.gitVersion), $((RACKS * NODES_PER_RACK)) nodes${REAL_NODES:+ + real nodes $REAL_NODES}, apiserver https://127.0.0.1:$APISERVER_PORT"
 log "use: export KUBECONFIG=$RUN/kubeconfig   (or: set -a; . $RUN/env; set +a)"

@@ -8,6 +8,9 @@
 #                         .cluster/controller.kubeconfig), for tests that run their own
 #                         controllers
 # Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081).
+# `up` refuses ports another process holds (a stale controller of this checkout is stopped
+# first) and counts the controller ready only when its own pid holds both ports and /readyz
+# answers: an old controller's /readyz once passed for a new one that could not bind.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -20,6 +23,55 @@ NS=lws-system
 SA=lws-controller-manager
 
 log() { echo "[controller] $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# The pid listening on TCP port $1 (any address), if any (ss shows owners to root).
+listener() {
+  ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+command_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
+
+# True when pid $1 is an `lws controller` built in this checkout (target/<profile>/lws, also
+# when rebuilt since it started).
+is_our_controller() {
+  local exe
+  exe="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+  exe="${exe% (deleted)}"
+  [[ "$exe" == "$ROOT"/target/*/lws ]] || return 1
+  [[ "$(tr '\0' '\n' <"/proc/$1/cmdline" | sed -n 2p)" == controller ]]
+}
+
+# TERM, up to 10 s for the drain, then KILL.
+stop_pid() {
+  local pid="$1"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.25; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Our ports must be free before a start. A controller of this checkout holding them is stale
+# (it outlived its cluster, or lost its pid file): stop it. Anything else is not ours to stop.
+claim_ports() {
+  local port pid
+  for port in "$WEBHOOK_PORT" "$HEALTH_PORT"; do
+    pid="$(listener "$port")"
+    if [[ -z "$pid" ]]; then
+      [[ -z "$(ss -ltnH "sport = :$port")" ]] || die "port $port is taken by a process ss cannot name"
+      continue
+    fi
+    is_our_controller "$pid" ||
+      die "port $port is taken by pid $pid ($(command_of "$pid")); stop it or set LWS_WEBHOOK_PORT/LWS_HEALTH_PORT"
+    log "port $port is held by a stale lws controller, pid $pid ($(command_of "$pid")): stopping it"
+    stop_pid "$pid"
+    [[ -z "$(listener "$port")" ]] || die "port $port is still taken after stopping pid $pid"
+  done
+}
+
+# True when pid $1 itself listens on both ports.
+owns_ports() {
+  [[ "$(listener "$WEBHOOK_PORT")" == "$1" && "$(listener "$HEALTH_PORT")" == "$1" ]]
+}
 
 # The process recorded in the pid file, if it is still our lws binary.
 running_pid() {
@@ -84,6 +136,7 @@ up() {
   if [[ -f "$STATE/peer.pid" ]] && kill -0 "$(cat "$STATE/peer.pid")" 2>/dev/null; then
     log "upstream LWS (the peer) is running on this cluster: make peer-down first"; exit 1
   fi
+  claim_ports
   prepare
   log "starting $LWS controller (log $STATE/logs/controller.log)"
   KUBECONFIG="$STATE/controller.kubeconfig" RUST_LOG="${RUST_LOG:-info}" nohup "$LWS" controller \
@@ -92,23 +145,25 @@ up() {
     --pid-file "$PID_FILE" >"$STATE/logs/controller.log" 2>&1 &
   local started=$!
   for _ in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1; then
-      log "ready (pid $started)"; return 0
+    if owns_ports "$started" && curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1; then
+      log "ready (pid $started, listening on $WEBHOOK_PORT and $HEALTH_PORT)"; return 0
     fi
     if ! kill -0 "$started" 2>/dev/null; then
       log "the controller exited; last log lines:"; tail -20 "$STATE/logs/controller.log" >&2; exit 1
     fi
     sleep 0.5
   done
-  log "not ready after 60s; last log lines:"; tail -20 "$STATE/logs/controller.log" >&2; exit 1
+  local holder; holder="$(listener "$HEALTH_PORT")"
+  if [[ -n "$holder" && "$holder" != "$started" ]]; then
+    log "port $HEALTH_PORT is answered by pid $holder ($(command_of "$holder")), not by pid $started"
+  fi
+  log "not ready after 60s; last log lines:"; tail -20 "$STATE/logs/controller.log" >&2; stop_pid "$started"; exit 1
 }
 
 down() {
   if pid="$(running_pid)"; then
     log "stopping pid $pid"
-    kill -TERM "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    stop_pid "$pid"
   fi
   rm -f "$PID_FILE"
 }
