@@ -57,8 +57,9 @@ REAL_NODE_LABEL="lws.x-k8s.io/real-node"  # label and taint key, value "true", e
 NODES_RUN="$RUN/nodes"
 real_node_name() { echo "real-node-$1"; }
 real_node_ip() { echo "127.0.0.$(($1 + 1))"; }
-# The cgroup (under every v1 hierarchy) holding node i's pods; down.sh removes it.
-real_node_cgroup() { echo "lws-$(real_node_name "$1")"; }
+# The cgroup (under every v1 hierarchy) holding node i's pods; node-down.sh kills what runs
+# there and removes it. Keyed on $RUN too, so clusters with other CLUSTER_RUN dirs never share one.
+real_node_cgroup() { echo "lws-$(printf '%s' "$RUN" | sha256sum | cut -c1-8)-$(real_node_name "$1")"; }
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }

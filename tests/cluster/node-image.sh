@@ -7,7 +7,8 @@
 # Each image also gets the name a kubelet asks for: it normalizes a pod's `lws:0.1.0` to
 # docker.io/library/lws:0.1.0, while podman names it localhost/lws:0.1.0, so a localhost/ or
 # short name is tagged with its docker.io form too. REF names the image explicitly (needed when
-# the archive's ref is a bare tag, as umoci writes by default). Prints the names, one a line.
+# the archive's ref is a bare tag, as umoci writes by default, or a short name). Prints
+# "NODE NAME" lines.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,28 +42,58 @@ tag() {
   echo "$(real_node_name "$1") $3"
 }
 
+# The names archive $1 gives its images: OCI ref.name annotations, or a docker archive's
+# RepoTags (`podman save` without --format).
+archive_refs() {
+  local f
+  for f in index.json ./index.json; do
+    if tar -xOf "$1" "$f" >/dev/null 2>&1; then
+      tar -xOf "$1" "$f" | jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] // empty'
+      return
+    fi
+  done
+  for f in manifest.json ./manifest.json; do
+    if tar -xOf "$1" "$f" >/dev/null 2>&1; then
+      tar -xOf "$1" "$f" | jq -r '.[].RepoTags[]?'
+      return
+    fi
+  done
+  return 1
+}
+
+# Every name an import creates must already be in normalized form: containerd 1.6's CRI files
+# each name under its normalized twin and then cannot find a name like "lws:0.1.0" or ctr's
+# "import-DATE:TAG" (and removing that name does not clear it). So without REF the archive's
+# own names must be normalized (podman's localhost/..., umoci with a full name); with REF the
+# archive is imported as that one name (its index; --base-name drops the archive's own names).
 import() {
-  local archive="$1" i names name ref out
+  local archive="$1" i refs ref first
   shift
   [ -f "$archive" ] || die "no such archive: $archive"
+  refs="$(archive_refs "$archive")" || die "$archive is neither an OCI nor a docker archive"
+  if [ "$#" -eq 0 ]; then
+    [ -n "$refs" ] || die "$archive names no image; name it: node-image.sh import $archive REF"
+    for ref in $refs; do
+      [ "$(normalize "$ref")" = "$ref" ] ||
+        die "$archive names its image \"$ref\", which the CRI would not find; name it: node-image.sh import $archive REF"
+    done
+  fi
+  first="$([ "$#" -eq 0 ] || normalize "$1")"
   for i in $(nodes); do
-    # ctr prints "unpacking NAME (sha256:...)...done" for each image it names.
-    out="$(ctr_node "$i" images import "$archive")" || die "import into $(real_node_name "$i") failed"
-    names="$(sed -n 's/^unpacking \(.*\) (sha256:[0-9a-f]*)\.\.\.done$/\1/p' <<<"$out")"
-    [ -n "$names" ] || die "$archive holds no named image; name it: node-image.sh import $archive REF"
-    if [ "$#" -gt 0 ] && [ "$(wc -l <<<"$names")" -ne 1 ]; then
-      die "$archive holds several images ($(tr '\n' ' ' <<<"$names")); REF would be ambiguous"
+    if [ -z "$first" ]; then
+      ctr_node "$i" images import "$archive" >/dev/null || die "import into $(real_node_name "$i") failed"
+      for ref in $refs; do
+        tag "$i" "$ref" "$ref"
+        tag "$i" "$ref" "$(docker_io_twin "$ref")"
+      done
+    else
+      ctr_node "$i" images import --base-name "${first%:*}" --index-name "$first" "$archive" >/dev/null ||
+        die "import into $(real_node_name "$i") failed"
+      for ref in "$@"; do
+        tag "$i" "$first" "$(normalize "$ref")"
+        tag "$i" "$first" "$(docker_io_twin "$ref")"
+      done
     fi
-    while read -r name; do
-      for ref in "$@"; do tag "$i" "$name" "$(normalize "$ref")"; done
-      # ctr's name for a bare tag ("import-DATE:TAG") means nothing to a pod: REF is needed.
-      if [[ "$name" =~ ^import-[0-9-]+: ]]; then
-        [ "$#" -gt 0 ] || die "$archive names its image by a bare tag (${name#*:}); name it: node-image.sh import $archive REF"
-        continue
-      fi
-      tag "$i" "$name" "$name"
-      tag "$i" "$name" "$(docker_io_twin "$name")"
-    done <<<"$names"
   done
 }
 

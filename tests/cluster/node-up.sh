@@ -74,7 +74,8 @@ HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
 ctr_node() { ctr --address "$D/containerd.sock" --namespace k8s.io "$@"; }
 wait_for 30 ctr_node version || die "containerd of $NAME did not start (see $RUN/logs/containerd-$NAME.log)"
 ctr_node images import "$PAUSE_ARCHIVE" >/dev/null
-ctr_node images ls -q | grep -qx "$PAUSE_IMAGE" || die "$PAUSE_IMAGE missing after import on $NAME"
+images="$(ctr_node images ls -q)"  # not piped into grep -q: an early exit would SIGPIPE ctr
+grep -qx "$PAUSE_IMAGE" <<<"$images" || die "$PAUSE_IMAGE missing after import on $NAME"
 
 # --- the node's pod cgroup ---------------------------------------------------------------------
 # The kubelet wants its cgroupRoot to exist in every hierarchy; a new cpuset cgroup starts with

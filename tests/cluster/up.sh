@@ -271,10 +271,10 @@ REAL_NODES=""
 if [ "$REAL_NODE" = 1 ]; then
   for ((i = 0; i < REAL_NODE_COUNT; i++)); do
     APISERVER_PORT="$APISERVER_PORT" "$CLUSTER_DIR/node-up.sh" "$i"
-    REAL_NODES+="${REAL_NODES:+ }$(real_node_name "$i")"
+    REAL_NODES+="${REAL_NODES:+,}$(real_node_name "$i")"
   done
   # shellcheck disable=SC2086  # one node per word
-  "$CLUSTER_DIR/node-wait.sh" $REAL_NODES
+  "$CLUSTER_DIR/node-wait.sh" ${REAL_NODES//,/ }
 fi
 
 cat >"$RUN/env" <<EOF
