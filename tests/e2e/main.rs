@@ -6,6 +6,7 @@
 //! `cargo test` does not need a cluster; with `--ignored` and no cluster, each test fails.
 
 mod failover;
+mod incluster;
 mod lifecycle;
 // The suites' generator; this suite uses part of it.
 #[allow(dead_code)]

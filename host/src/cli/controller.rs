@@ -1,8 +1,10 @@
 //! `lws controller`: flags in, [`lws_host::controller::run`] out.
 
+use lws_host::certs::{CertSource, Managed};
 use lws_host::controller::leader::{self, LeaseTiming};
 use lws_host::controller::{self, ControllerConfig, LeaderElection};
 use lws_host::engine::Engine;
+use lws_host::install;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,12 +15,41 @@ pub struct Args {
     /// Where the admission webhooks listen (HTTPS).
     #[arg(long, default_value = "127.0.0.1:9443")]
     pub webhook_addr: SocketAddr,
-    /// The webhooks' serving certificate (PEM); `lws install --dev` writes one.
-    #[arg(long, required_unless_present = "no_webhooks")]
+    /// The webhooks' serving certificate from a PEM file, re-read when it changes (`lws install
+    /// --dev` writes one); without it the certificate comes from the Secret `--cert-secret-name`.
+    #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The key of `--tls-cert` (PEM).
-    #[arg(long, required_unless_present = "no_webhooks")]
+    #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Who writes the Secret: `internal` (this controller makes a CA and a serving
+    /// certificate, rotates them and injects the CA into the webhook configurations) or
+    /// `external` (cert-manager or another party; the controller only reads it).
+    #[arg(long, value_enum, default_value_t = CertManagement::Internal)]
+    pub cert_management: CertManagement,
+    /// The Secret with `tls.crt`, `tls.key` and `ca.crt`, in `--namespace`.
+    #[arg(long, default_value = install::WEBHOOK_SECRET)]
+    pub cert_secret_name: String,
+    /// The webhook Service; the serving certificate names `<service>.<namespace>.svc` and
+    /// `<service>.<namespace>.svc.cluster.local`.
+    #[arg(long, default_value = install::WEBHOOK_SERVICE)]
+    pub webhook_service_name: String,
+    /// More names (DNS or IP) for the serving certificate, e.g. 127.0.0.1 for webhooks by URL.
+    #[arg(long = "cert-host", value_parser = cert_host)]
+    pub cert_hosts: Vec<String>,
+    /// Lifetime of a serving certificate (`8760h`, `2m`); renewed when a third is left.
+    #[arg(long, default_value = "8760h", value_parser = humantime::parse_duration)]
+    pub cert_validity: std::time::Duration,
+    /// The MutatingWebhookConfiguration that gets the CA bundle.
+    #[arg(long, default_value = install::MUTATING_CONFIGURATION)]
+    pub mutating_webhook_configuration: String,
+    /// The ValidatingWebhookConfiguration that gets the CA bundle.
+    #[arg(long, default_value = install::VALIDATING_CONFIGURATION)]
+    pub validating_webhook_configuration: String,
+    /// The controller's namespace (the Secret's, and the Lease's by default). Default:
+    /// $POD_NAMESPACE, else the Pod's service account namespace, else lws-system.
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Run the controller without the webhook server.
     #[arg(long)]
     pub no_webhooks: bool,
@@ -34,6 +65,10 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter such as
+    /// `info,lws_host=debug`); RUST_LOG, when set, wins.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
     /// Reconcile only while holding the leader Lease (webhooks serve either way). Default: on
     /// inside a cluster (KUBERNETES_SERVICE_HOST set), off elsewhere.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -41,7 +76,7 @@ pub struct Args {
     /// The Lease's name (upstream's election id).
     #[arg(long, default_value = leader::DEFAULT_LEASE_NAME)]
     pub leader_election_id: String,
-    /// The Lease's namespace. Default: the Pod's own, else lws-system.
+    /// The Lease's namespace. Default: `--namespace`.
     #[arg(long)]
     pub leader_election_namespace: Option<String>,
     /// This candidate's identity. Default: host name, process id and start time.
@@ -58,6 +93,18 @@ pub struct Args {
     pub retry_period: u64,
 }
 
+fn cert_host(host: &str) -> Result<String, String> {
+    lws_host::certs::issue::san(host)
+        .map(|_| host.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertManagement {
+    Internal,
+    External,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -66,8 +113,11 @@ pub enum LogFormat {
 
 /// Starts logging, then runs the controller until SIGTERM.
 pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::try_new(&args.log_level)
+            .map_err(|e| anyhow::anyhow!("--log-level {:?}: {e}", args.log_level))?,
+    };
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
@@ -76,14 +126,32 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    let webhook = match (args.no_webhooks, args.tls_cert, args.tls_key) {
-        (false, Some(cert), Some(key)) => Some(controller::WebhookListener {
-            addr: args.webhook_addr,
-            cert,
-            key,
-        }),
-        _ => None,
+    let namespace = args.namespace.unwrap_or_else(leader::default_namespace);
+    let certs = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => CertSource::Files { cert, key },
+        _ => CertSource::Secret {
+            namespace: namespace.clone(),
+            name: args.cert_secret_name,
+            managed: (args.cert_management == CertManagement::Internal).then(|| {
+                let service = &args.webhook_service_name;
+                let mut hosts = vec![
+                    format!("{service}.{namespace}.svc"),
+                    format!("{service}.{namespace}.svc.cluster.local"),
+                ];
+                hosts.extend(args.cert_hosts);
+                Managed {
+                    hosts,
+                    validity: args.cert_validity,
+                    mutating_configuration: args.mutating_webhook_configuration,
+                    validating_configuration: args.validating_webhook_configuration,
+                }
+            }),
+        },
     };
+    let webhook = (!args.no_webhooks).then_some(controller::WebhookListener {
+        addr: args.webhook_addr,
+        certs,
+    });
     let elect = args
         .leader_elect
         .unwrap_or_else(|| std::env::var_os("KUBERNETES_SERVICE_HOST").is_some());
@@ -92,9 +160,7 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         "need --retry-period < --renew-deadline < --lease-duration"
     );
     let leader_election = elect.then(|| LeaderElection {
-        namespace: args
-            .leader_election_namespace
-            .unwrap_or_else(leader::default_namespace),
+        namespace: args.leader_election_namespace.unwrap_or(namespace),
         name: args.leader_election_id,
         identity: args
             .leader_election_identity

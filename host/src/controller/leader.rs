@@ -51,10 +51,13 @@ impl Default for LeaseTiming {
     }
 }
 
-/// The namespace of the Lease: the Pod's own (service account mount), else `lws-system`.
+/// The controller's namespace: `$POD_NAMESPACE` (the downward API), else the Pod's own (service
+/// account mount), else `lws-system`.
 pub fn default_namespace() -> String {
-    std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+    std::env::var("POD_NAMESPACE")
         .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
@@ -62,7 +65,11 @@ pub fn default_namespace() -> String {
 
 /// A unique identity for this process: host name, process id, start time.
 pub fn default_identity() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lws".to_string());
+    // With hostNetwork every Pod on a node has the node's host name: prefer the Pod's name.
+    let host = ["POD_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "lws".to_string());
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -7,6 +7,7 @@ use super::metrics::{LwsLabels, Metrics};
 use super::module::Module;
 use super::observe::Stores;
 use super::{error_policy, reconcile, Context};
+use crate::certs::{self, CertSource, ServingCert};
 use crate::engine::Engine;
 use crate::webhook::{self, WebhookState};
 use anyhow::Context as _;
@@ -58,11 +59,10 @@ pub struct LeaderElection {
     pub timing: LeaseTiming,
 }
 
-/// The webhook server's address and its serving certificate.
+/// The webhook server's address and where its serving certificate comes from.
 pub struct WebhookListener {
     pub addr: SocketAddr,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    pub certs: CertSource,
 }
 
 /// The label-exists selector every child watch uses.
@@ -212,28 +212,44 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
 
     // A standby (waiting for the Lease) is ready: it serves the webhooks.
     let standby = Arc::new(AtomicBool::new(config.leader_election.is_some()));
+    let serving = config
+        .webhook
+        .as_ref()
+        .map(|_| Arc::new(ServingCert::default()));
     let health = serve_health(
         config.health_addr,
         registry,
-        context_stores,
-        standby.clone(),
+        Readiness {
+            stores: context_stores,
+            standby: standby.clone(),
+            serving: serving.clone(),
+        },
         shutdown.clone(),
     )
     .await?;
-    let webhooks = match config.webhook {
-        Some(listener) => Some(
-            serve_webhooks(
-                listener,
-                WebhookState {
-                    module,
-                    metrics,
-                    scheduler_provider: config.scheduler_provider,
-                },
+    let webhooks = match (config.webhook, serving) {
+        (Some(listener), Some(serving)) => {
+            tokio::spawn(certs::keep(
+                listener.certs.clone(),
+                serving.clone(),
+                Some(client.clone()),
                 shutdown.clone(),
+            ));
+            Some(
+                serve_webhooks(
+                    listener.addr,
+                    serving,
+                    WebhookState {
+                        module,
+                        metrics,
+                        scheduler_provider: config.scheduler_provider,
+                    },
+                    shutdown.clone(),
+                )
+                .await?,
             )
-            .await?,
-        ),
-        None => None,
+        }
+        _ => None,
     };
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id()))
@@ -332,35 +348,54 @@ fn spawn_signal_handler(token: CancellationToken) {
     });
 }
 
+/// What `/readyz` looks at.
+#[derive(Clone)]
+struct Readiness {
+    stores: Stores,
+    /// Waiting for the Lease: ready without synced caches, as it only serves webhooks.
+    standby: Arc<AtomicBool>,
+    /// The webhooks' certificate, when they serve: not ready until a valid one is loaded.
+    serving: Option<Arc<ServingCert>>,
+}
+
+impl Readiness {
+    /// `Err` says why not.
+    fn check(&self) -> Result<(), &'static str> {
+        if !(self.stores.is_synced() || self.standby.load(Ordering::Relaxed)) {
+            return Err("caches not synced");
+        }
+        match &self.serving {
+            Some(serving) if !serving.is_serving() => Err("no valid webhook serving certificate"),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct HealthState {
     registry: Arc<Registry>,
-    stores: Stores,
-    standby: Arc<AtomicBool>,
+    readiness: Readiness,
 }
 
-/// `/healthz` (the process answers), `/readyz` (the caches are synced), `/metrics`.
+/// `/healthz` (the process answers), `/readyz` (caches synced, certificate served), `/metrics`.
 async fn serve_health(
     addr: SocketAddr,
     registry: Registry,
-    stores: Stores,
-    standby: Arc<AtomicBool>,
+    readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let state = HealthState {
         registry: Arc::new(registry),
-        stores,
-        standby,
+        readiness,
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
             get(|State(s): State<HealthState>| async move {
-                if s.stores.is_synced() || s.standby.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                match s.readiness.check() {
+                    Ok(()) => (StatusCode::OK, "ok"),
+                    Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
                 }
             }),
         )
@@ -399,21 +434,19 @@ async fn serve_health(
     }))
 }
 
-/// The HTTPS webhook server (rustls, ring).
+/// The HTTPS webhook server (rustls, ring), presenting whatever `serving` holds at each
+/// handshake.
 async fn serve_webhooks(
-    listener: WebhookListener,
+    addr: SocketAddr,
+    serving: Arc<ServingCert>,
     state: WebhookState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&listener.cert, &listener.key)
-        .await
-        .with_context(|| {
-            format!(
-                "loading the serving certificate {} and key {}",
-                listener.cert.display(),
-                listener.key.display()
-            )
-        })?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+        serving
+            .server_config()
+            .context("the webhook server's TLS configuration")?,
+    ));
     let handle = axum_server::Handle::new();
     {
         let handle = handle.clone();
@@ -423,7 +456,6 @@ async fn serve_webhooks(
         });
     }
     let app = webhook::router(state);
-    let addr = listener.addr;
     // Bind before returning, so a taken port fails start-up rather than a background task.
     let socket = std::net::TcpListener::bind(addr)
         .with_context(|| format!("binding {addr} for the webhooks"))?;
