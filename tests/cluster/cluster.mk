@@ -7,10 +7,10 @@ CLUSTER_SCRIPTS := $(CURDIR)/tests/cluster
 cluster-build: ## build etcd, kube-*, kubectl and kwok into $LWS_CACHE (once per version)
 	bash $(CLUSTER_SCRIPTS)/build.sh all
 
-cluster-up: ## start the local control plane + 16 kwok nodes; writes .cluster/kubeconfig and .cluster/env
+cluster-up: ## start the local control plane + 16 kwok nodes (REAL_NODE=1: + 2 kubelet nodes); writes .cluster/kubeconfig and .cluster/env
 	bash $(CLUSTER_SCRIPTS)/up.sh
 
-cluster-down: ## stop the cluster (and the peer) and empty .cluster/
+cluster-down: ## stop our controllers on the cluster, the peer, real nodes and the cluster; empty .cluster/
 	bash $(CLUSTER_SCRIPTS)/down.sh
 
 peer-up: ## run upstream LWS against the cluster (refuses while our controller runs)
