@@ -42,13 +42,15 @@ tag() {
   echo "$(real_node_name "$1") $3"
 }
 
-# The names archive $1 gives its images: OCI ref.name annotations, or a docker archive's
-# RepoTags (`podman save` without --format).
+# The names archive $1 gives its images, as ctr names them: per OCI manifest its
+# io.containerd.image.name annotation, else its ref.name; or a docker archive's RepoTags
+# (`podman save` without --format).
 archive_refs() {
   local f
   for f in index.json ./index.json; do
     if tar -xOf "$1" "$f" >/dev/null 2>&1; then
-      tar -xOf "$1" "$f" | jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"] // empty'
+      tar -xOf "$1" "$f" | jq -r '.manifests[].annotations // {}
+        | .["io.containerd.image.name"] // .["org.opencontainers.image.ref.name"] // empty'
       return
     fi
   done
