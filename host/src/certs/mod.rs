@@ -206,6 +206,10 @@ pub async fn keep(
     loop {
         let wait = match round(&source, &serving, client.as_ref(), &mut trusted_before).await {
             Ok(wait) => wait,
+            Err(CertError::WriteSecret(secret, kube::Error::Api(status))) if status.code == 409 => {
+                tracing::info!(%secret, "another replica wrote the certificate first: reading it");
+                Duration::from_secs(1)
+            }
             Err(error) => {
                 tracing::warn!(%error, "webhook certificate");
                 // A conflict or a missing object usually resolves within a second.
