@@ -9,7 +9,7 @@ WASM := target/lws.wasm
 LWS := target/$(PROFILE)/lws
 export LWS_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover bench bench-cluster demo demo-down clean help
+.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover incluster bench bench-cluster demo demo-down clean help
 
 all: build
 
@@ -38,7 +38,9 @@ lint: wasm ## rustfmt and clippy, warnings are errors
 unit: build ## unit, scenario and parity tests (no cluster)
 	$(CARGO) test --profile $(PROFILE) --workspace
 
-test: lint helm-lint unit cluster-test e2e browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, browser
+# The local cluster of `make test` has the two real nodes, for the in-cluster suite.
+test: export REAL_NODE := 1
+test: lint helm-lint unit cluster-test e2e incluster browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, in-cluster, browser
 	@echo "[test] all suites passed"
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it
@@ -91,6 +93,11 @@ e2e-failover: build ## fail-over only: leader election and controller kills (sto
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
 	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=1 failover:: || rc=$$?; \
 	  if [ $$rc -ne 0 ]; then echo "[e2e] FAILED (candidate logs: .cluster/logs/failover-*.log)"; fi; exit $$rc
+
+# The chart's controller pods on the real nodes: image, helm install, hand-over, rotation,
+# uninstall (tests/e2e/incluster.sh). Needs REAL_NODE=1 make cluster-up.
+incluster: build image helm ## in-cluster: the chart on the local cluster's real nodes
+	@CARGO="$(CARGO)" PROFILE="$(PROFILE)" bash tests/e2e/incluster.sh
 
 demo: build ## cluster, controller, the seed's sample: 12 pods Running
 	@$(E2E_CONTROLLER) up
