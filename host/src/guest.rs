@@ -9,9 +9,15 @@
 //! The host side of waPC is three imports (`__guest_request`, `__guest_response`,
 //! `__guest_error`); the guest gets no other import, so it cannot reach the clock, the network
 //! or the file system.
+//!
+//! Compiling the module costs seconds of CPU and hundreds of MB, so compiled code is looked for
+//! first, in this order ([`CodeDirs`]): a read-only directory of code compiled ahead of time
+//! ([`precompile`], `lws module precompile`; `$LWS_MODULE_DIR`, baked into the image), then a
+//! writable cache (`$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`). Only a compile writes,
+//! and only to the cache; with neither directory usable the module is compiled in memory.
 
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +26,9 @@ use wasmtime::{
     TypedFunc,
 };
 
-/// The module built from this source tree, embedded so `lws` needs no file beside it.
-pub const EMBEDDED_MODULE: &[u8] = include_bytes!(env!("LWS_WASM_PATH"));
+/// The module built from this source tree, embedded so `lws` needs no file beside it. A
+/// `static`, not a `const`: every use of a `const` would get its own 2.7 MB copy in the binary.
+pub static EMBEDDED_MODULE: &[u8] = include_bytes!(env!("LWS_WASM_PATH"));
 
 /// How often the epoch ticker advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -98,12 +105,46 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
+/// Where to look for compiled code before compiling a module.
+#[derive(Clone, Debug, Default)]
+pub struct CodeDirs {
+    /// Code compiled ahead of time by [`precompile`]; read, never written.
+    pub precompiled: Option<PathBuf>,
+    /// A cache this process may write; a compile stores its code here for the next start.
+    pub cache: Option<PathBuf>,
+}
+
+impl CodeDirs {
+    /// `$LWS_MODULE_DIR` for precompiled code; `$LWS_CACHE/modules`, else
+    /// `$HOME/.cache/lws/modules`, for the cache.
+    pub fn from_env() -> Self {
+        CodeDirs {
+            precompiled: std::env::var_os("LWS_MODULE_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
+            cache: cache_dir(),
+        }
+    }
+}
+
+/// Where a runtime's compiled code came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Loaded from this file in [`CodeDirs::precompiled`].
+    Precompiled(PathBuf),
+    /// Loaded from this file in [`CodeDirs::cache`].
+    Cached(PathBuf),
+    /// Compiled by this process.
+    Compiled,
+}
+
 /// One engine and one compiled module, shared by every call in the process.
 pub struct GuestRuntime {
     engine: Engine,
     instance_pre: InstancePre<CallState>,
     limits: Limits,
     sha256: String,
+    code_source: CodeSource,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -113,13 +154,21 @@ impl GuestRuntime {
         Self::from_bytes(EMBEDDED_MODULE, limits)
     }
 
-    /// Loads `bytes` as a module; the compiled code is cached on disk by the module's sha256.
+    /// Loads `bytes` as a module, its compiled code looked up in the directories
+    /// [`CodeDirs::from_env`] names.
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Self, GuestError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(load_error)?;
+        Self::from_bytes_in(bytes, limits, &CodeDirs::from_env())
+    }
+
+    /// Loads `bytes` as a module, its compiled code looked up in `dirs`.
+    pub fn from_bytes_in(
+        bytes: &[u8],
+        limits: Limits,
+        dirs: &CodeDirs,
+    ) -> Result<Self, GuestError> {
+        let engine = Engine::new(&engine_config()).map_err(load_error)?;
         let sha256 = sha256_hex(bytes);
-        let module = compile_cached(&engine, bytes, &sha256)?;
+        let (module, code_source) = compile_cached(&engine, bytes, &sha256, dirs)?;
         let mut linker: Linker<CallState> = Linker::new(&engine);
         define_wapc_imports(&mut linker).map_err(load_error)?;
         let instance_pre = linker.instantiate_pre(&module).map_err(load_error)?;
@@ -130,6 +179,7 @@ impl GuestRuntime {
             instance_pre,
             limits,
             sha256,
+            code_source,
             ticker_stop,
         })
     }
@@ -137,6 +187,11 @@ impl GuestRuntime {
     /// The sha256 of the module this runtime runs, in hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Where the compiled code this runtime runs came from.
+    pub fn code_source(&self) -> &CodeSource {
+        &self.code_source
     }
 
     /// Calls `operation` with `payload` in a fresh instance; returns the guest's answer.
@@ -268,32 +323,131 @@ fn len_i32(len: usize) -> Result<i32, GuestError> {
     })
 }
 
-/// Compiles the module, or loads the code compiled earlier for the same bytes and engine.
-fn compile_cached(engine: &Engine, bytes: &[u8], sha256: &str) -> Result<Module, GuestError> {
-    let Some(dir) = cache_dir() else {
-        return Module::new(engine, bytes).map_err(load_error);
+/// The configuration of every engine that runs the module.
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config
+}
+
+/// The target and CPU features code compiled ahead of time is built for: the runtime's
+/// configuration, but x86-64-v2 (cranelift's `nehalem`: up to SSE4.2 and POPCNT) instead of the
+/// features of the machine that builds the image, so that the file loads on any node of the
+/// architecture; aarch64 gets its baseline. On other targets the runtime's own configuration,
+/// so the file loads only where the CPU has the build machine's features.
+fn portable_config() -> Result<Config, GuestError> {
+    let Some((triple, presets)) = PORTABLE_TARGET else {
+        return Ok(engine_config());
     };
+    let mut config = engine_config();
+    config.target(triple).map_err(load_error)?;
+    for preset in presets {
+        // SAFETY: a preset only enables CPU features; wasmtime refuses to load the code on a
+        // host that lacks any of them.
+        unsafe {
+            config.cranelift_flag_enable(preset);
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "musl"))]
+const PORTABLE_TARGET: Option<(&str, &[&str])> = Some(("x86_64-unknown-linux-musl", &["nehalem"]));
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+const PORTABLE_TARGET: Option<(&str, &[&str])> = Some(("x86_64-unknown-linux-gnu", &["nehalem"]));
+#[cfg(all(target_arch = "aarch64", target_os = "linux", target_env = "musl"))]
+const PORTABLE_TARGET: Option<(&str, &[&str])> = Some(("aarch64-unknown-linux-musl", &[]));
+#[cfg(all(target_arch = "aarch64", target_os = "linux", target_env = "gnu"))]
+const PORTABLE_TARGET: Option<(&str, &[&str])> = Some(("aarch64-unknown-linux-gnu", &[]));
+#[cfg(not(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux",
+    any(target_env = "gnu", target_env = "musl")
+)))]
+const PORTABLE_TARGET: Option<(&str, &[&str])> = None;
+
+/// Compiles `bytes` ahead of time into `dir` for the portable configuration, under the name
+/// [`precompiled_path`] gives it; returns the file written.
+pub fn precompile(bytes: &[u8], dir: &Path) -> Result<PathBuf, GuestError> {
+    let engine = Engine::new(&portable_config()?).map_err(load_error)?;
+    let compiled = engine.precompile_module(bytes).map_err(load_error)?;
+    let path = code_path(dir, &sha256_hex(bytes), &engine);
+    let io_error = |error: std::io::Error| GuestError::Load(format!("{}: {error}", path.display()));
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, compiled).map_err(io_error)?;
+    std::fs::rename(&temporary, &path).map_err(io_error)?;
+    Ok(path)
+}
+
+/// The file in `dir` that holds code [`precompile`] compiled from the module with `sha256`.
+pub fn precompiled_path(dir: &Path, sha256: &str) -> Result<PathBuf, GuestError> {
+    let engine = Engine::new(&portable_config()?).map_err(load_error)?;
+    Ok(code_path(dir, sha256, &engine))
+}
+
+/// `<module sha256>-<engine key>.cwasm`: the name pins the source module's bytes and the
+/// configuration and wasmtime version of the engine that compiled it.
+fn code_path(dir: &Path, sha256: &str, engine: &Engine) -> PathBuf {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
     let engine_key = std::hash::Hasher::finish(&hasher);
-    let path = dir.join(format!("{sha256}-{engine_key:016x}.cwasm"));
-    if path.exists() {
-        // SAFETY: the file was written by `precompile_module` of an engine with the same
-        // compatibility hash, under a name that pins the source module's sha256.
-        if let Ok(module) = unsafe { Module::deserialize_file(engine, &path) } {
-            return Ok(module);
+    dir.join(format!("{sha256}-{engine_key:016x}.cwasm"))
+}
+
+/// Loads the module's code from `dirs` (precompiled first, then the cache), else compiles it and
+/// stores the code in the cache.
+fn compile_cached(
+    engine: &Engine,
+    bytes: &[u8],
+    sha256: &str,
+    dirs: &CodeDirs,
+) -> Result<(Module, CodeSource), GuestError> {
+    if let Some(dir) = &dirs.precompiled {
+        let path = precompiled_path(dir, sha256)?;
+        if let Some(module) = load_compiled(engine, &path) {
+            return Ok((module, CodeSource::Precompiled(path)));
         }
+    }
+    let Some(dir) = &dirs.cache else {
+        let module = Module::new(engine, bytes).map_err(load_error)?;
+        return Ok((module, CodeSource::Compiled));
+    };
+    let path = code_path(dir, sha256, engine);
+    if let Some(module) = load_compiled(engine, &path) {
+        return Ok((module, CodeSource::Cached(path)));
     }
     let module = Module::new(engine, bytes).map_err(load_error)?;
     if let Ok(compiled) = module.serialize() {
         // A cache that cannot be written only costs the next start a compile.
-        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::create_dir_all(dir);
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&temporary, compiled).is_ok() {
             let _ = std::fs::rename(&temporary, &path);
         }
     }
-    Ok(module)
+    Ok((module, CodeSource::Compiled))
+}
+
+/// The module compiled into `path`, if that file exists and `engine` accepts it.
+fn load_compiled(engine: &Engine, path: &Path) -> Option<Module> {
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: only `precompile` and `compile_cached` write these files, under a name that pins
+    // the source module's sha256 and the compiling engine; wasmtime checks again that the code
+    // was built by this wasmtime version with settings this engine and this CPU can run.
+    match unsafe { Module::deserialize_file(engine, path) } {
+        Ok(module) => Some(module),
+        Err(error) => {
+            tracing::warn!(
+                path = %path.display(),
+                error = %format!("{error:#}"),
+                "compiled module refused; compiling it instead"
+            );
+            None
+        }
+    }
 }
 
 fn cache_dir() -> Option<PathBuf> {

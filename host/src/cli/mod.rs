@@ -4,11 +4,13 @@ mod controller;
 mod crd;
 mod expand;
 mod install;
+mod module;
 mod preview;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lws_host::engine::Engine;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// LeaderWorkerSet for Kubernetes: controller, webhooks and offline tools, all deciding
@@ -69,6 +71,24 @@ enum Command {
         #[arg(long, default_value_t = 8100)]
         port: u16,
     },
+    /// The embedded module: its identity, and its code compiled ahead of time (image builds).
+    #[command(hide = true, subcommand)]
+    Module(ModuleCommand),
+}
+
+/// `lws module` subcommands.
+#[derive(Subcommand)]
+enum ModuleCommand {
+    /// Compile the embedded module for this binary's engine into DIR (for `$LWS_MODULE_DIR`),
+    /// for a CPU baseline rather than this machine's features; print the file written.
+    Precompile {
+        /// Directory to write `<module sha256>-<engine key>.cwasm` into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Load the embedded module as a start would; print its sha256, size, and where its code
+    /// came from (precompiled, cached or compiled).
+    Info,
 }
 
 /// Output formats of `lws expand`.
@@ -124,5 +144,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Crd { output } => crd::run(output),
         Command::Install(args) => install::run(args),
         Command::Preview { port } => preview::run(port),
+        Command::Module(ModuleCommand::Precompile { out }) => module::precompile(&out),
+        Command::Module(ModuleCommand::Info) => module::info(),
     }
 }
