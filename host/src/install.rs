@@ -1,6 +1,10 @@
 //! What installing lws puts in a cluster, as plain objects: the CRD, the webhook
-//! configurations, the least-privilege RBAC, the in-cluster Deployment and Service, and the
+//! configurations, the least-privilege RBAC, the in-cluster Deployment and Services, and the
 //! development serving certificate for a controller running outside the cluster.
+//!
+//! The Helm chart `charts/lws` renders the same objects from its templates; with default values
+//! `helm template lws charts/lws -n lws-system --include-crds` equals [`in_cluster`] less the
+//! Namespace and Helm's own labels (`host/tests/chart.rs` checks it). Change both together.
 
 use crate::webhook::{MUTATE_LWS_PATH, MUTATE_POD_PATH, VALIDATE_LWS_PATH, VALIDATE_POD_PATH};
 use base64::Engine as _;
@@ -12,23 +16,62 @@ use std::path::{Path, PathBuf};
 pub const NAMESPACE: &str = "lws-system";
 pub const SERVICE_ACCOUNT: &str = "lws-controller-manager";
 pub const CLUSTER_ROLE: &str = "lws-manager-role";
+pub const LEADER_ELECTION_ROLE: &str = "lws-leader-election-role";
+/// The Role on the Secret and the ClusterRole on the webhook configurations (same name).
+pub const CERT_ROLE: &str = "lws-webhook-cert-role";
 pub const DEPLOYMENT: &str = "lws-controller-manager";
 pub const WEBHOOK_SERVICE: &str = "lws-webhook-service";
+pub const METRICS_SERVICE: &str = "lws-controller-manager-metrics-service";
 pub const WEBHOOK_SECRET: &str = "lws-webhook-server-cert";
 pub const MUTATING_CONFIGURATION: &str = "lws-mutating-webhook-configuration";
 pub const VALIDATING_CONFIGURATION: &str = "lws-validating-webhook-configuration";
-/// Where the in-cluster Deployment mounts the serving certificate (upstream's path).
-pub const CERT_MOUNT: &str = "/tmp/k8s-webhook-server/serving-certs";
+/// cert-manager mode: the Certificate the webhook configurations' CA is injected from.
+pub const SERVING_CERTIFICATE: &str = "lws-serving-cert";
+/// cert-manager mode: the self-signed Issuer of [`SERVING_CERTIFICATE`].
+pub const ISSUER: &str = "lws-selfsigned-issuer";
+/// The image `lws install` and the chart (its appVersion) default to.
+pub const DEFAULT_IMAGE: &str = concat!("lws:", env!("CARGO_PKG_VERSION"));
+/// The webhook server's port in the pod; the Service's 443 points here.
+pub const WEBHOOK_PORT: u16 = 9443;
+/// `/healthz`, `/readyz` and `/metrics`; the metrics Service's 8080 points here.
+pub const HEALTH_PORT: u16 = 8081;
+
+/// Who issues the webhooks' serving certificate in the Secret [`WEBHOOK_SECRET`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertManagement {
+    /// The controller (`--cert-management=internal`): the installation renders the Secret empty,
+    /// the controller fills and rotates it and writes its CA into the webhook configurations.
+    Internal,
+    /// cert-manager (`--cert-management=external`): a self-signed Issuer and a Certificate write
+    /// the Secret, and cert-manager's CA injector writes the caBundle; the controller only reads.
+    CertManager,
+}
+
+/// What an in-cluster installation varies on.
+pub struct InCluster<'a> {
+    pub image: &'a str,
+    pub namespace: &'a str,
+    pub cert_management: CertManagement,
+}
+
+impl Default for InCluster<'_> {
+    /// The chart's default values.
+    fn default() -> Self {
+        InCluster {
+            image: DEFAULT_IMAGE,
+            namespace: NAMESPACE,
+            cert_management: CertManagement::Internal,
+        }
+    }
+}
 
 /// How the API server reaches the webhooks.
 pub enum WebhookClient {
     /// `clientConfig.url`: a controller outside the cluster, e.g. `https://127.0.0.1:9443`.
     Url { base: String, ca_bundle: String },
-    /// `clientConfig.service`: the in-cluster Service; the CA bundle when known.
-    Service {
-        namespace: String,
-        ca_bundle: Option<String>,
-    },
+    /// `clientConfig.service`: the in-cluster Service, without a CA bundle (the controller or
+    /// cert-manager writes it, and re-applying the installation leaves it alone).
+    Service { namespace: String },
 }
 
 impl WebhookClient {
@@ -38,21 +81,21 @@ impl WebhookClient {
                 "url": format!("{}{path}", base.trim_end_matches('/')),
                 "caBundle": base64::engine::general_purpose::STANDARD.encode(ca_bundle),
             }),
-            WebhookClient::Service {
-                namespace,
-                ca_bundle,
-            } => {
-                let mut config = json!({
-                    "service": {"name": WEBHOOK_SERVICE, "namespace": namespace, "path": path, "port": 443},
-                });
-                if let Some(ca) = ca_bundle {
-                    config["caBundle"] =
-                        base64::engine::general_purpose::STANDARD.encode(ca).into();
-                }
-                config
-            }
+            WebhookClient::Service { namespace } => json!({
+                "service": {"name": WEBHOOK_SERVICE, "namespace": namespace, "path": path, "port": 443},
+            }),
         }
     }
+}
+
+/// Labels of every object but the CRD (the chart adds Helm's own on top).
+fn labels() -> Value {
+    json!({"app.kubernetes.io/name": "lws"})
+}
+
+/// The controller pods' labels: the Deployment's and both Services' selector.
+fn selector_labels() -> Value {
+    json!({"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "controller"})
 }
 
 /// One webhook entry: upstream's name, path, rules, failurePolicy Fail, sideEffects None.
@@ -124,7 +167,7 @@ pub fn cluster_role(name: &str) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": labels()},
         "rules": [
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["list", "watch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/status"], "verbs": ["patch"]},
@@ -140,126 +183,284 @@ pub fn cluster_role(name: &str) -> Value {
     })
 }
 
-/// Binds `role` to the ServiceAccount `namespace/account`.
+/// Binds the ClusterRole `role` to the ServiceAccount `namespace/account`.
 pub fn cluster_role_binding(name: &str, role: &str, namespace: &str, account: &str) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": labels()},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
     })
 }
 
+/// Binds the Role `role` in `namespace` to the controller's ServiceAccount there.
+fn role_binding(name: &str, role: &str, namespace: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}],
+    })
+}
+
 /// The leader-election Role in the controller's namespace (upstream's `leader-election-role`,
-/// without the configmaps it no longer uses): the Lease it reads, creates and renews.
-pub fn leader_election_role() -> [Value; 2] {
+/// without the configmaps it no longer uses): the Lease it reads, creates and renews. Not by
+/// name: `create` cannot be limited to one.
+pub fn leader_election_role(namespace: &str) -> [Value; 2] {
     [
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": {"name": "lws-leader-election-role", "namespace": NAMESPACE},
+            "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": namespace, "labels": labels()},
             "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                        "verbs": ["get", "create", "update"]}],
         }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "lws-leader-election-rolebinding", "namespace": NAMESPACE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                        "name": "lws-leader-election-role"},
-            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}],
-        }),
+        role_binding(
+            "lws-leader-election-rolebinding",
+            LEADER_ELECTION_ROLE,
+            namespace,
+        ),
     ]
 }
 
-/// The controller's identity: Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, and
-/// the leader-election Role and RoleBinding.
-pub fn rbac() -> Vec<Value> {
-    let [role, binding] = leader_election_role();
-    vec![
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+/// The serving certificate's objects, each only by name: the Secret (read; updated too when the
+/// controller issues it, never created: the installation renders it) and, in internal mode, the
+/// two webhook configurations whose caBundle the controller writes. Role, RoleBinding, then
+/// ClusterRole and ClusterRoleBinding (internal mode only).
+pub fn cert_roles(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
+    let secret_verbs = match cert_management {
+        CertManagement::Internal => json!(["get", "list", "watch", "update"]),
+        CertManagement::CertManager => json!(["get", "list", "watch"]),
+    };
+    let mut objects = vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": CERT_ROLE, "namespace": namespace, "labels": labels()},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                       "resourceNames": [WEBHOOK_SECRET], "verbs": secret_verbs}],
+        }),
+        role_binding("lws-webhook-cert-rolebinding", CERT_ROLE, namespace),
+    ];
+    if cert_management == CertManagement::Internal {
+        let by_name = |resource: &str, name: &str| {
+            json!({"apiGroups": ["admissionregistration.k8s.io"], "resources": [resource],
+                   "resourceNames": [name], "verbs": ["get", "update", "patch"]})
+        };
+        objects.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": CERT_ROLE, "labels": labels()},
+            "rules": [
+                by_name("mutatingwebhookconfigurations", MUTATING_CONFIGURATION),
+                by_name("validatingwebhookconfigurations", VALIDATING_CONFIGURATION),
+            ],
+        }));
+        objects.push(cluster_role_binding(
+            "lws-webhook-cert-rolebinding",
+            CERT_ROLE,
+            namespace,
+            SERVICE_ACCOUNT,
+        ));
+    }
+    objects
+}
+
+/// The controller's namespace (`lws install` only: Helm creates it with `--create-namespace`).
+fn namespace_object(namespace: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": namespace, "labels": labels()}})
+}
+
+/// The controller's identity: ServiceAccount, ClusterRole and binding, the leader-election Role
+/// and binding, and [`cert_roles`].
+fn identity(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
+    let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
-               "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE}}),
+               "metadata": {"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels()}}),
         cluster_role(CLUSTER_ROLE),
         cluster_role_binding(
             "lws-manager-rolebinding",
             CLUSTER_ROLE,
-            NAMESPACE,
+            namespace,
             SERVICE_ACCOUNT,
         ),
-        role,
-        binding,
+    ];
+    objects.extend(leader_election_role(namespace));
+    objects.extend(cert_roles(namespace, cert_management));
+    objects
+}
+
+/// The empty Secret the controller fills with its serving certificate (internal mode). An apply
+/// or `helm upgrade` never sets `data`, so neither takes the certificate away.
+fn webhook_secret(namespace: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+           "metadata": {"name": WEBHOOK_SECRET, "namespace": namespace, "labels": labels()}})
+}
+
+/// `lws install --rbac-only`: what a controller running elsewhere (tests/e2e) needs to act as
+/// the in-cluster one: the Namespace, [`identity`], and in internal mode the Secret it may fill
+/// but not create.
+pub fn rbac(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
+    let mut objects = vec![namespace_object(namespace)];
+    objects.extend(identity(namespace, cert_management));
+    if cert_management == CertManagement::Internal {
+        objects.push(webhook_secret(namespace));
+    }
+    objects
+}
+
+/// cert-manager mode: the self-signed Issuer and the Certificate that writes the Secret.
+fn cert_manager_objects(namespace: &str) -> [Value; 2] {
+    [
+        json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+            "metadata": {"name": ISSUER, "namespace": namespace, "labels": labels()},
+            "spec": {"selfSigned": {}},
+        }),
+        json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+            "metadata": {"name": SERVING_CERTIFICATE, "namespace": namespace, "labels": labels()},
+            "spec": {
+                "secretName": WEBHOOK_SECRET,
+                "dnsNames": [
+                    format!("{WEBHOOK_SERVICE}.{namespace}.svc"),
+                    format!("{WEBHOOK_SERVICE}.{namespace}.svc.cluster.local"),
+                ],
+                "issuerRef": {"kind": "Issuer", "name": ISSUER},
+            },
+        }),
     ]
 }
 
-/// Everything an in-cluster installation needs, in apply order. The serving certificate is the
-/// Secret `lws-webhook-server-cert` (keys `tls.crt`, `tls.key`), made by cert-manager or by hand;
-/// its CA goes in `ca_bundle`.
-pub fn in_cluster(image: &str, ca_bundle: Option<String>) -> Vec<Value> {
-    let labels =
-        json!({"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "controller"});
-    let client = WebhookClient::Service {
-        namespace: NAMESPACE.into(),
-        ca_bundle,
-    };
-    let [mutating, validating] = webhook_configurations(&client);
-    let mut objects = rbac();
-    objects.insert(1, lws_core::crd::custom_resource_definition());
-    objects.extend([
+/// The webhook Service (443 to the webhook port) and the metrics Service (8080 to the health
+/// port, where `/metrics` is served).
+fn services(namespace: &str) -> [Value; 2] {
+    [
         json!({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE},
-            "spec": {"selector": labels, "ports": [{"port": 443, "targetPort": 9443, "protocol": "TCP"}]},
+            "metadata": {"name": WEBHOOK_SERVICE, "namespace": namespace, "labels": selector_labels()},
+            "spec": {"selector": selector_labels(),
+                     "ports": [{"port": 443, "targetPort": WEBHOOK_PORT, "protocol": "TCP"}]},
         }),
         json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": SERVICE_ACCOUNT,
-                        "terminationGracePeriodSeconds": 10,
-                        "securityContext": {"runAsNonRoot": true},
-                        "containers": [{
-                            "name": "manager",
-                            "image": image,
-                            "command": ["/lws"],
-                            "args": [
-                                "controller",
-                                "--webhook-addr=0.0.0.0:9443",
-                                "--health-addr=0.0.0.0:8081",
-                                format!("--tls-cert={CERT_MOUNT}/tls.crt"),
-                                format!("--tls-key={CERT_MOUNT}/tls.key"),
-                                "--log-format=json",
-                            ],
-                            "ports": [
-                                {"containerPort": 9443, "name": "webhook-server", "protocol": "TCP"},
-                                {"containerPort": 8081, "name": "health", "protocol": "TCP"},
-                            ],
-                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8081},
-                                              "initialDelaySeconds": 15, "periodSeconds": 20},
-                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081},
-                                               "initialDelaySeconds": 5, "periodSeconds": 10},
-                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                            "securityContext": {
-                                "allowPrivilegeEscalation": false,
-                                "readOnlyRootFilesystem": true,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "volumeMounts": [{"name": "cert", "mountPath": CERT_MOUNT, "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "cert", "secret": {"secretName": WEBHOOK_SECRET, "defaultMode": 420}}],
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": METRICS_SERVICE, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "metrics"}},
+            "spec": {"selector": selector_labels(),
+                     "ports": [{"name": "http-metrics", "port": 8080, "targetPort": HEALTH_PORT,
+                                "protocol": "TCP"}]},
+        }),
+    ]
+}
+
+/// The controller Deployment with the chart's default values: 2 replicas (one leads, all serve
+/// the webhooks) spread over nodes, non-root with a read-only root file system, no certificate
+/// volume (the controller reads its Secret through the API).
+fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> Value {
+    let cert_flag = match cert_management {
+        CertManagement::Internal => "--cert-management=internal",
+        CertManagement::CertManager => "--cert-management=external",
+    };
+    let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT, "namespace": namespace, "labels": selector_labels()},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": selector_labels()},
+            "template": {
+                "metadata": {"labels": selector_labels()},
+                "spec": {
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "terminationGracePeriodSeconds": 10,
+                    "securityContext": {
+                        "runAsNonRoot": true,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                        "weight": 100,
+                        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                            "labelSelector": {"matchLabels": selector_labels()}},
+                    }]}},
+                    "containers": [{
+                        "name": "manager",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["/lws"],
+                        "args": [
+                            "controller",
+                            format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
+                            format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
+                            cert_flag,
+                            "--leader-elect=true",
+                            "--log-format=json",
+                            "--log-level=info",
+                        ],
+                        "env": [
+                            {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")},
+                            {"name": "POD_NAME", "valueFrom": field("metadata.name")},
+                            {"name": "POD_IP", "valueFrom": field("status.podIP")},
+                        ],
+                        "ports": [
+                            {"containerPort": WEBHOOK_PORT, "name": "webhook-server", "protocol": "TCP"},
+                            {"containerPort": HEALTH_PORT, "name": "health", "protocol": "TCP"},
+                        ],
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": HEALTH_PORT},
+                                          "initialDelaySeconds": 15, "periodSeconds": 20},
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": HEALTH_PORT},
+                                           "initialDelaySeconds": 5, "periodSeconds": 10},
+                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                      "limits": {"memory": "256Mi"}},
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                    }],
                 },
             },
-        }),
-        mutating,
-        validating,
-    ]);
+        },
+    })
+}
+
+/// Everything an in-cluster installation needs, in apply order: the Namespace, the CRD, the
+/// identity, the Secret (internal mode) or cert-manager's Issuer and Certificate, the Services,
+/// the Deployment, the webhook configurations. What the chart renders with default values (and
+/// `certManagement.mode=cert-manager`), plus the Namespace.
+pub fn in_cluster(options: &InCluster) -> Vec<Value> {
+    let namespace = options.namespace;
+    let mut objects = vec![
+        namespace_object(namespace),
+        lws_core::crd::custom_resource_definition(),
+    ];
+    objects.extend(identity(namespace, options.cert_management));
+    match options.cert_management {
+        CertManagement::Internal => objects.push(webhook_secret(namespace)),
+        CertManagement::CertManager => objects.extend(cert_manager_objects(namespace)),
+    }
+    objects.extend(services(namespace));
+    objects.push(deployment(
+        options.image,
+        namespace,
+        options.cert_management,
+    ));
+    let client = WebhookClient::Service {
+        namespace: namespace.into(),
+    };
+    for mut configuration in webhook_configurations(&client) {
+        configuration["metadata"]["labels"] = labels();
+        if options.cert_management == CertManagement::CertManager {
+            configuration["metadata"]["annotations"] = json!({
+                "cert-manager.io/inject-ca-from": format!("{namespace}/{SERVING_CERTIFICATE}"),
+            });
+        }
+        objects.push(configuration);
+    }
     objects
 }
 
@@ -387,6 +588,113 @@ mod tests {
             mutating["webhooks"][1]["clientConfig"]["url"],
             "https://127.0.0.1:9443/mutate--v1-pod"
         );
+    }
+
+    fn names(objects: &[Value]) -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn internal_mode_renders_the_empty_secret_and_may_update_only_it_and_the_webhooks() {
+        let objects = in_cluster(&InCluster::default());
+        let names = names(&objects);
+        assert_eq!(names[0], "Namespace/lws-system");
+        assert!(names.contains(&format!("Secret/{WEBHOOK_SECRET}")));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("Certificate/") || n.starts_with("Issuer/")));
+        let secret = objects.iter().find(|o| o["kind"] == "Secret").unwrap();
+        assert_eq!(secret["type"], "Opaque");
+        assert!(secret.get("data").is_none());
+        let role = objects
+            .iter()
+            .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == CERT_ROLE)
+            .unwrap();
+        assert_eq!(role["rules"][0]["resourceNames"], json!([WEBHOOK_SECRET]));
+        assert_eq!(
+            role["rules"][0]["verbs"],
+            json!(["get", "list", "watch", "update"])
+        );
+        let cluster_role = objects
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == CERT_ROLE)
+            .unwrap();
+        let named: Vec<&Value> = cluster_role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["resourceNames"][0])
+            .collect();
+        assert_eq!(named, [MUTATING_CONFIGURATION, VALIDATING_CONFIGURATION]);
+        let args = &objects.iter().find(|o| o["kind"] == "Deployment").unwrap()["spec"]["template"]
+            ["spec"]["containers"][0]["args"];
+        assert!(args
+            .as_array()
+            .unwrap()
+            .contains(&json!("--cert-management=internal")));
+    }
+
+    #[test]
+    fn cert_manager_mode_reads_the_secret_and_lets_cert_manager_inject_the_ca() {
+        let objects = in_cluster(&InCluster {
+            cert_management: CertManagement::CertManager,
+            ..InCluster::default()
+        });
+        let names = names(&objects);
+        assert!(!names.contains(&format!("Secret/{WEBHOOK_SECRET}")));
+        assert!(!names.contains(&format!("ClusterRole/{CERT_ROLE}")));
+        assert!(names.contains(&format!("Certificate/{SERVING_CERTIFICATE}")));
+        let role = objects
+            .iter()
+            .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == CERT_ROLE)
+            .unwrap();
+        assert_eq!(role["rules"][0]["verbs"], json!(["get", "list", "watch"]));
+        for config in objects.iter().filter(|o| {
+            o["kind"]
+                .as_str()
+                .unwrap()
+                .ends_with("WebhookConfiguration")
+        }) {
+            assert_eq!(
+                config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                "lws-system/lws-serving-cert"
+            );
+            for hook in config["webhooks"].as_array().unwrap() {
+                assert!(hook["clientConfig"].get("caBundle").is_none());
+                assert_eq!(hook["clientConfig"]["service"]["name"], WEBHOOK_SERVICE);
+            }
+        }
+    }
+
+    #[test]
+    fn rbac_only_carries_the_cert_roles_and_no_workload() {
+        let names = names(&rbac(NAMESPACE, CertManagement::Internal));
+        for expected in [
+            "Namespace/lws-system",
+            "ServiceAccount/lws-controller-manager",
+            "ClusterRole/lws-manager-role",
+            "Role/lws-webhook-cert-role",
+            "ClusterRole/lws-webhook-cert-role",
+            "ClusterRoleBinding/lws-webhook-cert-rolebinding",
+            "Secret/lws-webhook-server-cert",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("Deployment/") || n.contains("WebhookConfiguration")));
     }
 
     #[test]

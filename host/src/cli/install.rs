@@ -1,11 +1,12 @@
-//! `lws install`: in-cluster manifests (printed), or `--dev`: a serving certificate for a
-//! controller on this machine plus the CRD and webhook configurations by URL (applied).
+//! `lws install`: in-cluster manifests (printed; the same objects as `helm template` of
+//! `charts/lws` with default values, plus the Namespace), or `--dev`: a serving certificate for
+//! a controller on this machine plus the CRD and webhook configurations by URL (applied).
 
 use super::Format;
 use anyhow::Context as _;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::Client;
-use lws_host::install;
+use lws_host::install::{self, CertManagement, InCluster};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -33,34 +34,42 @@ pub struct Args {
     /// Output format when printing; given with `--dev`, prints instead of applying.
     #[arg(short = 'o', long = "output", value_enum)]
     pub output: Option<Format>,
-    /// The controller image of the in-cluster Deployment.
-    #[arg(long, default_value = "lws:dev")]
+    /// The controller image of the in-cluster Deployment (`make image` builds it; no registry
+    /// publishes it).
+    #[arg(long, default_value = install::DEFAULT_IMAGE)]
     pub image: String,
-    /// Print only the controller's identity (Namespace, ServiceAccount, ClusterRole, binding).
+    /// The controller's namespace (printed as a Namespace object first).
+    #[arg(short = 'n', long, default_value = install::NAMESPACE)]
+    pub namespace: String,
+    /// cert-manager issues the serving certificate (a self-signed Issuer and a Certificate) and
+    /// injects its CA; without it the controller makes and rotates its own. The chart's
+    /// `certManagement.mode=cert-manager`.
+    #[arg(long, conflicts_with = "dev")]
+    pub cert_manager: bool,
+    /// Print only the controller's identity: Namespace, ServiceAccount, its ClusterRoles, Roles
+    /// and bindings, and the Secret it may fill (for a controller run outside the cluster).
     #[arg(long, conflicts_with = "dev")]
     pub rbac_only: bool,
-    /// A PEM CA bundle for the in-cluster webhook configurations.
-    #[arg(long)]
-    pub ca_bundle: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cert_management = if args.cert_manager {
+        CertManagement::CertManager
+    } else {
+        CertManagement::Internal
+    };
     if args.rbac_only {
-        print(&install::rbac(), args.output.unwrap_or(Format::Yaml))?;
+        let objects = install::rbac(&args.namespace, cert_management);
+        print(&objects, args.output.unwrap_or(Format::Yaml))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.dev {
-        let ca = match &args.ca_bundle {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            ),
-            None => None,
-        };
-        print(
-            &install::in_cluster(&args.image, ca),
-            args.output.unwrap_or(Format::Yaml),
-        )?;
+        let objects = install::in_cluster(&InCluster {
+            image: &args.image,
+            namespace: &args.namespace,
+            cert_management,
+        });
+        print(&objects, args.output.unwrap_or(Format::Yaml))?;
         return Ok(ExitCode::SUCCESS);
     }
     let cert = install::dev_cert(&args.cert_dir, args.host)?;
