@@ -344,7 +344,7 @@ fn values_reach_the_deployment() {
         .iter()
         .map(|e| &e["name"])
         .collect();
-    assert_eq!(env, ["POD_NAMESPACE", "POD_IP", "EXTRA"]);
+    assert_eq!(env, ["POD_NAMESPACE", "POD_NAME", "POD_IP", "EXTRA"]);
 }
 
 #[test]
@@ -407,7 +407,7 @@ fn the_real_node_values_put_the_controller_on_the_real_nodes() {
             "-f",
             "tests/cluster/real-node-values.yaml",
             "--set-string",
-            "env[1].value=6443",
+            "env[1].value=40123",
         ],
     );
     let pod = &find(&objects, "Deployment", "lws-controller-manager")["spec"]["template"]["spec"];
@@ -418,13 +418,20 @@ fn the_real_node_values_put_the_controller_on_the_real_nodes() {
     );
     assert_eq!(pod["tolerations"][0]["key"], "lws.x-k8s.io/real-node");
     assert_eq!(pod["tolerations"][0]["effect"], "NoSchedule");
-    let env = &pod["containers"][0]["env"];
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let value = |name: &str| {
+        let var = env.iter().find(|e| e["name"] == name);
+        var.unwrap_or_else(|| panic!("no {name} in {env:?}"))["value"].clone()
+    };
+    assert_eq!(value("KUBERNETES_SERVICE_HOST"), "127.0.0.1");
     assert_eq!(
-        env[2],
-        json!({"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"})
+        value("KUBERNETES_SERVICE_PORT"),
+        "40123",
+        "make deploy sets env[1]"
     );
+    // Two pods on a node's network cannot both hold its ports: no surge pod.
     assert_eq!(
-        env[3],
-        json!({"name": "KUBERNETES_SERVICE_PORT", "value": "6443"})
+        find(&objects, "Deployment", "lws-controller-manager")["spec"]["strategy"],
+        json!({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
     );
 }
