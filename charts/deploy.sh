@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make deploy` / `make undeploy`: the chart on the current cluster (KUBECONFIG, else the local
 # one from .cluster/env), release `lws` in namespace lws-system, default values.
-#   deploy.sh deploy    the image into the local cluster's real nodes (when they are up), then
+#   deploy.sh deploy    the image (made when missing or stale) into the local cluster's real
+#                       nodes (when they are up), then
 #                       helm upgrade --install --wait (with tests/cluster/real-node-values.yaml on
 #                       real nodes)
 #   deploy.sh undeploy  helm uninstall --wait, the controller's Lease, then a check that nothing
@@ -14,7 +15,7 @@ RELEASE=lws
 NS=lws-system
 IMAGE_TAR="${LWS_IMAGE_TAR:-target/image/lws.oci.tar}"
 LEASE=b8b2488c.x-k8s.io  # host/src/controller/leader.rs DEFAULT_LEASE_NAME (upstream's election id)
-REAL_NODE_LABEL=lws.x-k8s.io/real-node=true
+REAL_NODE_LABEL=lws.x-k8s.io/real-node=true  # tests/cluster/node-up.sh labels and taints them so
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -26,9 +27,11 @@ HELM="$(bash charts/helm.sh)"
 LOCAL=0
 if [ -z "${KUBECONFIG:-}" ]; then
   [ -f .cluster/env ] || die "no KUBECONFIG and no local cluster (.cluster/env): make cluster-up (REAL_NODE=1 for nodes that run the image)"
+  # shellcheck source=/dev/null
   set -a; . .cluster/env; set +a
   LOCAL=1
 elif [ -f .cluster/kubeconfig ] && [ "$(readlink -f "$KUBECONFIG")" = "$(readlink -f .cluster/kubeconfig)" ]; then
+  # shellcheck source=/dev/null
   set -a; . .cluster/env; set +a
   LOCAL=1
 fi
@@ -47,7 +50,12 @@ deploy() {
     real_nodes="$("$KUBECTL" get nodes -l "$REAL_NODE_LABEL" -o name 2>/dev/null || true)"
   fi
   if [ -n "$real_nodes" ]; then
-    [ -f "$IMAGE_TAR" ] || { log "no $IMAGE_TAR: make image"; make --no-print-directory image; }
+    # Built when missing or older than the sources it is built from (make image repacks).
+    if [ ! -f "$IMAGE_TAR" ]; then
+      log "no $IMAGE_TAR: make image"; make --no-print-directory image
+    elif [ -n "$(find core/src wasm/src host/src Cargo.lock image -newer "$IMAGE_TAR" -type f -print -quit 2>/dev/null)" ]; then
+      log "$IMAGE_TAR is older than its sources: make image"; make --no-print-directory image
+    fi
     log "importing $IMAGE_TAR into the real nodes ($(echo "$real_nodes" | wc -l))"
     bash tests/cluster/node-image.sh import "$IMAGE_TAR"
     # The API server's port is only known at cluster-up (env[1] of the values file).
