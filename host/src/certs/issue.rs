@@ -216,6 +216,10 @@ pub fn check(current: &Pems, want: &Want, now: SystemTime) -> Result<Verdict, Is
         _ if !serving_ok => Some("no valid serving certificate"),
         Some((cert, _)) if !same_hosts(&cert.hosts, &want.hosts) => Some("host names changed"),
         Some((cert, _)) if !cert.fresh_at(now) => Some("serving certificate expiring"),
+        // A shorter lifetime asked for (e.g. to test rotation) applies at once.
+        Some((cert, _)) if cert.lifetime() > want.validity + Duration::from_secs(1) => {
+            Some("validity shortened")
+        }
         Some((cert, _)) if cert.issuer != ca.subject && want.bundle_trusted => {
             Some("moving to the newest CA")
         }
@@ -428,6 +432,19 @@ mod tests {
         assert_eq!(renewed.ca_cert, pems.ca_cert, "the trusted CA stays");
         assert_ne!(renewed.tls_cert, pems.tls_cert);
         assert_eq!(renew_at(&pems), Some(start() + 60 * HOUR));
+    }
+
+    #[test]
+    fn a_shorter_validity_reissues_at_once_a_longer_one_waits_for_renewal() {
+        let (pems, _) = written(check(&Pems::default(), &want(true), start()).unwrap());
+        let mut shorter = want(true);
+        shorter.validity = Duration::from_secs(60);
+        let (reissued, reason) = written(check(&pems, &shorter, start()).unwrap());
+        assert_eq!(reason, "validity shortened");
+        assert_eq!(check(&reissued, &shorter, start()).unwrap(), Verdict::Keep);
+        let mut longer = want(true);
+        longer.validity = 900 * HOUR;
+        assert_eq!(check(&pems, &longer, start()).unwrap(), Verdict::Keep);
     }
 
     #[test]
