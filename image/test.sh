@@ -146,8 +146,8 @@ for label, dir_ in (("precompiled", module_dir), ("compiled at start", "/nowhere
     rows.append((label, container, process))
 print("  lws validate -f examples/lws.yaml, median of 3:")
 for label, (cw, _, cr), (pw, pc, pr) in rows:
-    print(f"  {label:>17}: container (runc run) {cw:5.2f} s wall, peak RSS {cr:5.0f} MiB;"
-          f" process {pw:5.2f} s wall, {pc:5.2f} s CPU, peak RSS {pr:5.0f} MiB")
+    print(f"  {label:>17}: container (runc run) {cw * 1000:6.0f} ms wall, peak RSS {cr:4.0f} MiB;"
+          f" process {pw * 1000:6.0f} ms wall, {pc * 1000:6.0f} ms CPU, peak RSS {pr:4.0f} MiB")
 EOF
 
 step "containerd: ctr -n k8s.io images import, in a containerd of its own"

@@ -27,7 +27,7 @@ use wasmtime::{
 };
 
 /// The module built from this source tree, embedded so `lws` needs no file beside it. A
-/// `static`, not a `const`: every use of a `const` would get its own 2.7 MB copy in the binary.
+/// `static`, not a `const`: every use of a `const` got its own 2.7 MB copy in the binary.
 pub static EMBEDDED_MODULE: &[u8] = include_bytes!(env!("LWS_WASM_PATH"));
 
 /// How often the epoch ticker advances; deadlines are counted in these ticks.
