@@ -15,7 +15,7 @@ RELEASE=lws
 NS=lws-system
 IMAGE_TAR="${LWS_IMAGE_TAR:-target/image/lws.oci.tar}"
 LEASE=b8b2488c.x-k8s.io  # host/src/controller/leader.rs DEFAULT_LEASE_NAME (upstream's election id)
-REAL_NODE_LABEL=lws.x-k8s.io/real-node=true  # tests/cluster/node-up.sh labels and taints them so
+REAL_NODE_SELECTOR=lws.x-k8s.io/real-node=true  # tests/cluster/node-up.sh labels (and taints) them so
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -47,7 +47,7 @@ fi
 deploy() {
   local values=() real_nodes=""
   if [ "$LOCAL" = 1 ]; then
-    real_nodes="$("$KUBECTL" get nodes -l "$REAL_NODE_LABEL" -o name 2>/dev/null || true)"
+    real_nodes="$("$KUBECTL" get nodes -l "$REAL_NODE_SELECTOR" -o name 2>/dev/null || true)"
   fi
   if [ -n "$real_nodes" ]; then
     # Built when missing or older than the sources it is built from (make image repacks).
