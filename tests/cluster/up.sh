@@ -133,6 +133,13 @@ current-context: lws-test
 EOF
 chmod 600 "$RUN/kubeconfig"
 
+# The control plane talks to nothing but loopback. The machine's proxy settings would send the
+# API server's call to a webhook Service it cannot resolve to an endpoint out through the proxy;
+# a proxy on a closed loopback port makes such a call fail here instead (Go never proxies
+# loopback addresses, nor does curl with NO_PROXY). Set after the builds above.
+export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost,::1
+export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
+
 # --- etcd -----------------------------------------------------------------------------------------
 start etcd "$ETCD_BIN" --name=lws-test --data-dir="$RUN/etcd" \
   --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
