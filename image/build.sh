@@ -51,7 +51,7 @@ esac
 
 echo "[image] root filesystem ($LIBC)"
 ROOTFS=$OUT/rootfs
-rm -rf "$ROOTFS" "$OUT/layout" "$ARCHIVE"
+rm -rf "$ROOTFS" "$OUT/layout"
 mkdir -p "$ROOTFS$MODULE_DIR"
 # No symbols: a panic still says where, only a backtrace loses its function names.
 strip -o "$ROOTFS/lws" "$BIN"
@@ -137,8 +137,10 @@ EOF
 read -r MANIFEST_DIGEST CONFIG_DIGEST UNPACKED < <(python3 image/oci.py "$OUT/layout" \
   "$OUT/layer.tar" "$OUT/config.json" "docker.io/library/lws:$VERSION" "$VERSION")
 rm "$OUT/layer.tar" "$OUT/config.json"
+# Written aside and renamed, so a reader (make deploy, a node import) never sees half an archive.
 tar -C "$OUT/layout" --sort=name --owner=0 --group=0 --numeric-owner --mode=a+r,u+w \
-  --mtime="$CREATED" -cf "$ARCHIVE" oci-layout index.json blobs
+  --mtime="$CREATED" -cf "$ARCHIVE.partial" oci-layout index.json blobs
+mv -f "$ARCHIVE.partial" "$ARCHIVE"
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo "[image] lws:$VERSION (docker.io/library/lws:$VERSION) -> $ARCHIVE"
