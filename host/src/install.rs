@@ -12,6 +12,7 @@ use lws_core::labels::SET_NAME_LABEL_KEY;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 pub const NAMESPACE: &str = "lws-system";
 pub const SERVICE_ACCOUNT: &str = "lws-controller-manager";
@@ -490,8 +491,8 @@ pub struct DevCert {
 /// Why a certificate could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("generating the certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    #[error(transparent)]
+    Issue(#[from] crate::certs::issue::IssueError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -500,62 +501,43 @@ pub enum CertError {
     },
 }
 
-/// Writes `ca.crt`/`ca.key` (kept if present, so a re-install does not invalidate a running
-/// controller's certificate) and a fresh `tls.crt`/`tls.key` for `ip`, signed by that CA.
+/// Lifetime of a development serving certificate; `lws install --dev` renews it once a third
+/// is left, by the rules the controller rotates its own by.
+const DEV_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Keeps `ca.crt`/`ca.key` and `tls.crt`/`tls.key` (for `ip`) in `dir` valid: what is there and
+/// still good stays (so a re-install does not invalidate a running controller's certificate),
+/// what is missing, expiring or for another address is issued anew ([`issue::check`]).
 pub fn dev_cert(dir: &Path, ip: IpAddr) -> Result<DevCert, CertError> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
+    use crate::certs::issue::{self, Pems, Verdict, Want};
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| CertError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let (ca_cert, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
-    let (ca_pem, issuer) = match (
-        std::fs::read_to_string(&ca_cert),
-        std::fs::read_to_string(&ca_key),
-    ) {
-        (Ok(cert_pem), Ok(key_pem)) => {
-            let key = KeyPair::from_pem(&key_pem)?;
-            (cert_pem.clone(), Issuer::from_ca_cert_pem(&cert_pem, key)?)
-        }
-        _ => {
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "lws-dev-ca");
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, "lws");
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            let key = KeyPair::generate()?;
-            let cert = params.self_signed(&key)?;
-            std::fs::write(&ca_key, key.serialize_pem()).map_err(io(&ca_key))?;
-            std::fs::write(&ca_cert, cert.pem()).map_err(io(&ca_cert))?;
-            (cert.pem(), Issuer::new(params, key))
+    // The files are named as the Secret's keys.
+    let file = |key: &str| dir.join(key);
+    let current = Pems::from_keys(|key| std::fs::read_to_string(file(key)).unwrap_or_default());
+    let want = Want {
+        hosts: vec![ip.to_string()],
+        validity: DEV_CERT_VALIDITY,
+        // `lws install --dev` writes the bundle into the webhook configurations right after.
+        bundle_trusted: true,
+    };
+    let pems = match issue::check(&current, &want, SystemTime::now())? {
+        Verdict::Keep => current,
+        Verdict::Write { pems, .. } => {
+            for (key, pem) in pems.by_key() {
+                std::fs::write(file(key), pem).map_err(io(&file(key)))?;
+            }
+            pems
         }
     };
-    let mut params = CertificateParams::new(vec![ip.to_string()])?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "lws-webhook");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &issuer)?;
-    let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
-    std::fs::write(&key_path, key.serialize_pem()).map_err(io(&key_path))?;
     Ok(DevCert {
-        ca_cert,
-        cert: cert_path,
-        key: key_path,
-        ca_pem,
+        ca_cert: file(issue::CA_CERT_KEY),
+        cert: file(issue::TLS_CERT_KEY),
+        key: file(issue::TLS_KEY_KEY),
+        ca_pem: pems.ca_cert,
     })
 }
 

@@ -37,6 +37,29 @@ pub struct Pems {
     pub tls_key: String,
 }
 
+impl Pems {
+    /// Reads each PEM by its Secret key with `get` (empty when absent).
+    pub fn from_keys(get: impl Fn(&str) -> String) -> Self {
+        Pems {
+            ca_cert: get(CA_CERT_KEY),
+            ca_key: get(CA_KEY_KEY),
+            tls_cert: get(TLS_CERT_KEY),
+            tls_key: get(TLS_KEY_KEY),
+        }
+    }
+
+    /// The four PEMs under their Secret keys, which are also the file names `lws install
+    /// --dev` writes.
+    pub fn by_key(&self) -> [(&'static str, &str); 4] {
+        [
+            (CA_CERT_KEY, &self.ca_cert),
+            (CA_KEY_KEY, &self.ca_key),
+            (TLS_CERT_KEY, &self.tls_cert),
+            (TLS_KEY_KEY, &self.tls_key),
+        ]
+    }
+}
+
 /// What the serving certificate must be.
 #[derive(Clone, Debug)]
 pub struct Want {
@@ -353,19 +376,17 @@ pub fn san(host: &str) -> Result<SanType, IssueError> {
     Ok(SanType::DnsName(dns))
 }
 
-/// When the serving certificate in `pems` should next be looked at: when a third of its
+/// When the first certificate in `cert_pem` should next be looked at: when a third of its
 /// lifetime is left (the check also runs periodically, this only shortens the wait).
-pub fn renew_at(pems: &Pems) -> Option<SystemTime> {
-    let (cert, _) = parse_all(&pems.tls_cert).into_iter().next()?;
+pub fn renew_at(cert_pem: &str) -> Option<SystemTime> {
+    let (cert, _) = parse_all(cert_pem).into_iter().next()?;
     Some(cert.renew_at())
 }
 
-/// The serving certificate's validity, if it parses: (notBefore, notAfter).
-pub fn serving_validity(pems: &Pems) -> Option<(SystemTime, SystemTime)> {
-    parse_all(&pems.tls_cert)
-        .into_iter()
-        .next()
-        .map(|(cert, _)| (cert.not_before, cert.not_after))
+/// The first certificate's validity in `cert_pem`, if it parses: (notBefore, notAfter).
+pub fn validity(cert_pem: &str) -> Option<(SystemTime, SystemTime)> {
+    let (cert, _) = parse_all(cert_pem).into_iter().next()?;
+    Some((cert.not_before, cert.not_after))
 }
 
 #[cfg(test)]
@@ -431,7 +452,7 @@ mod tests {
         assert_eq!(reason, "serving certificate expiring");
         assert_eq!(renewed.ca_cert, pems.ca_cert, "the trusted CA stays");
         assert_ne!(renewed.tls_cert, pems.tls_cert);
-        assert_eq!(renew_at(&pems), Some(start() + 60 * HOUR));
+        assert_eq!(renew_at(&pems.tls_cert), Some(start() + 60 * HOUR));
     }
 
     #[test]

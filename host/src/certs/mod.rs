@@ -142,11 +142,7 @@ impl ServingCert {
         {
             return Ok(false);
         }
-        let pems = Pems {
-            tls_cert: cert_pem.to_string(),
-            ..Pems::default()
-        };
-        let (not_before, not_after) = issue::serving_validity(&pems)
+        let (not_before, not_after) = issue::validity(cert_pem)
             .ok_or_else(|| CertError::Load("no certificate in the PEM".into()))?;
         let now = SystemTime::now();
         if now < not_before || not_after <= now {
@@ -199,12 +195,12 @@ fn certified_key(cert_pem: &str, key_pem: &str) -> Result<CertifiedKey, CertErro
 pub async fn keep(
     source: CertSource,
     serving: Arc<ServingCert>,
-    client: Option<Client>,
+    client: Client,
     shutdown: CancellationToken,
 ) {
     let mut trusted_before = false;
     loop {
-        let wait = match round(&source, &serving, client.as_ref(), &mut trusted_before).await {
+        let wait = match round(&source, &serving, &client, &mut trusted_before).await {
             Ok(wait) => wait,
             Err(CertError::WriteSecret(secret, kube::Error::Api(status))) if status.code == 409 => {
                 tracing::info!(%secret, "another replica wrote the certificate first: reading it");
@@ -227,7 +223,7 @@ pub async fn keep(
 async fn round(
     source: &CertSource,
     serving: &ServingCert,
-    client: Option<&Client>,
+    client: &Client,
     trusted_before: &mut bool,
 ) -> Result<Duration, CertError> {
     let period = source.period();
@@ -249,9 +245,6 @@ async fn round(
             name,
             managed,
         } => (namespace, name, managed),
-    };
-    let Some(client) = client else {
-        return Err(CertError::Load("no API client for the Secret".into()));
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let what = format!("{namespace}/{name}");
@@ -289,7 +282,7 @@ async fn round(
             *trusted_before = false;
             wait = Duration::from_secs(1).min(period);
         }
-        if let Some(at) = issue::renew_at(&pems) {
+        if let Some(at) = issue::renew_at(&pems.tls_cert) {
             let until = at.duration_since(SystemTime::now()).unwrap_or_default();
             wait = wait.min(until.max(Duration::from_secs(1)));
         }
@@ -300,7 +293,7 @@ async fn round(
         )));
     }
     if serving.load(&pems.tls_cert, &pems.tls_key)? {
-        let not_after = issue::serving_validity(&pems)
+        let not_after = issue::validity(&pems.tls_cert)
             .map(|(_, after)| rfc3339(after))
             .unwrap_or_default();
         tracing::info!(secret = %what, %not_after, "webhook serving certificate loaded");
@@ -335,31 +328,20 @@ async fn create_secret(api: &Api<Secret>, name: &str, what: &str) -> Result<Secr
 }
 
 fn pems_of(secret: &Secret) -> Pems {
-    let get = |key: &str| {
+    Pems::from_keys(|key| {
         secret
             .data
             .as_ref()
             .and_then(|data| data.get(key))
             .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned())
             .unwrap_or_default()
-    };
-    Pems {
-        ca_cert: get(issue::CA_CERT_KEY),
-        ca_key: get(issue::CA_KEY_KEY),
-        tls_cert: get(issue::TLS_CERT_KEY),
-        tls_key: get(issue::TLS_KEY_KEY),
-    }
+    })
 }
 
 fn set_pems(secret: &mut Secret, pems: &Pems) {
     let data = secret.data.get_or_insert_with(BTreeMap::new);
-    for (key, value) in [
-        (issue::CA_CERT_KEY, &pems.ca_cert),
-        (issue::CA_KEY_KEY, &pems.ca_key),
-        (issue::TLS_CERT_KEY, &pems.tls_cert),
-        (issue::TLS_KEY_KEY, &pems.tls_key),
-    ] {
-        data.insert(key.to_string(), ByteString(value.as_bytes().to_vec()));
+    for (key, pem) in pems.by_key() {
+        data.insert(key.to_string(), ByteString(pem.as_bytes().to_vec()));
     }
 }
 

@@ -212,27 +212,26 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
 
     // A standby (waiting for the Lease) is ready: it serves the webhooks.
     let standby = Arc::new(AtomicBool::new(config.leader_election.is_some()));
-    let serving = config
+    let webhook = config
         .webhook
-        .as_ref()
-        .map(|_| Arc::new(ServingCert::default()));
+        .map(|listener| (listener, Arc::new(ServingCert::default())));
     let health = serve_health(
         config.health_addr,
         registry,
         Readiness {
             stores: context_stores,
             standby: standby.clone(),
-            serving: serving.clone(),
+            serving: webhook.as_ref().map(|(_, serving)| serving.clone()),
         },
         shutdown.clone(),
     )
     .await?;
-    let webhooks = match (config.webhook, serving) {
-        (Some(listener), Some(serving)) => {
+    let webhooks = match webhook {
+        Some((listener, serving)) => {
             tokio::spawn(certs::keep(
-                listener.certs.clone(),
+                listener.certs,
                 serving.clone(),
-                Some(client.clone()),
+                client.clone(),
                 shutdown.clone(),
             ));
             Some(
@@ -249,7 +248,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
                 .await?,
             )
         }
-        _ => None,
+        None => None,
     };
     if let Some(path) = &config.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id()))
