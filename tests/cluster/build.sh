@@ -2,7 +2,7 @@
 # Build the test cluster's binaries from the Go module proxy, once per version, into
 # $LWS_CACHE/bin/<component>-<version>/. A component whose binaries exist is skipped, so a
 # second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|real-node|kubelet|
-# kube-apiserver-loopback|pause|peer]... (all = etcd kubernetes kwok; real-node = kubelet
+# kube-apiserver-loopback|pause|helm|peer]... (all = etcd kubernetes kwok; real-node = kubelet
 # kube-apiserver-loopback pause, what REAL_NODE=1 cluster-up needs; the peer is built by
 # peer-up.sh on demand; `peer` prints the LWS version it built or found on stdout).
 set -euo pipefail
@@ -317,6 +317,47 @@ EOF
   install_dir "$dest.tmp" "$dest"
 }
 
+# helm, for the chart (charts/lws; charts/helm.sh prints its path). Its go.mod has no replace
+# lines today, but a wrapper module keeps its build list apart from the rest of the cache.
+build_helm() {
+  local dest="$BIN/helm-$HELM_VERSION" w="$SRC/helm-$HELM_VERSION"
+  if [ -x "$dest/helm" ]; then log "helm $HELM_VERSION: cached ($dest)"; return; fi
+  mkdir -p "$w"
+  cat >"$w/go.mod" <<EOF
+module example.invalid/lws-helm
+
+go 1.26.0
+
+require helm.sh/helm/v3 $HELM_VERSION
+EOF
+  cat >"$w/tools.go" <<'EOF'
+//go:build tools
+
+package tools
+
+import _ "helm.sh/helm/v3/cmd/helm"
+EOF
+  log "helm $HELM_VERSION: resolving modules (downloads ~150 MB once)..."
+  (cd "$w" && nice_go mod tidy)
+  # Stamp what helm's Makefile stamps: its version, and the Kubernetes version `helm template`
+  # and `helm lint` assume without a cluster (its client-go's; unstamped it would be v1.20).
+  local k8s k8s_minor ldflags p
+  k8s="$(cd "$w" && go list -m -f '{{.Version}}' k8s.io/client-go)"  # v0.<minor>.<patch>
+  k8s_minor="${k8s#v0.}"; k8s_minor="${k8s_minor%%.*}"
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
+  done
+  log "building helm $HELM_VERSION (cold build ~4 min on 2 cores)..."
+  start_ticker helm
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  (cd "$w" && nice_go build -trimpath -ldflags "$ldflags" -o "$dest.tmp/helm" helm.sh/helm/v3/cmd/helm)
+  stop_ticker
+  install_dir "$dest.tmp" "$dest"
+  "$dest/helm" version --short >&2
+}
+
 [ "$#" -gt 0 ] || set -- all
 for what in "$@"; do
   case "$what" in
@@ -328,7 +369,8 @@ for what in "$@"; do
     kubelet) build_kubelet ;;
     kube-apiserver-loopback) build_apiserver_loopback ;;
     pause) build_pause ;;
+    helm) build_helm ;;
     peer | lws) build_peer ;; # prints the version it built or found
-    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|peer)" ;;
+    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|helm|peer)" ;;
   esac
 done

@@ -7,6 +7,7 @@
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"     # kube-apiserver, -controller-manager, -scheduler, kubectl
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"   # kubeadm's table pairs k8s 1.34-1.36 with etcd 3.6
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"    # built against k8s.io/* v0.36
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"   # helm, for the chart (charts/helm.sh)
 # kwok is built with tests/cluster/kwok-pod-delete-uid.patch; the suffix keys the cache on it.
 KWOK_BUILD="$KWOK_VERSION-uid1"
 LWS_PEER_VERSION="${LWS_PEER_VERSION:-v0.10.0}"  # upstream LWS run as the "peer"
@@ -128,6 +129,33 @@ start() {
   setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
   echo "$name $! $1" >>"$RUN/pids"
   log "started $name (pid $!)"
+}
+
+# Writes kubeconfig FILE (mode 600) for the local API server on $APISERVER_PORT: context and user
+# CONTEXT, client certificate CERT and key KEY, the cluster CA $RUN/pki/ca.crt, all embedded so
+# kubectl, kube-rs and the kubelet read it alike; NAMESPACE is the context's default, if given.
+# Usage: write_kubeconfig FILE CONTEXT USER CERT KEY [NAMESPACE]
+write_kubeconfig() {
+  local file="$1" context="$2" user="$3" cert="$4" key="$5" namespace="${6:-}"
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: lws-test
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 <"$RUN/pki/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 <"$cert")
+    client-key-data: $(base64 -w0 <"$key")
+contexts:
+- name: $context
+  context: {cluster: lws-test, user: $user${namespace:+, namespace: $namespace}}
+current-context: $context
+EOF
+  chmod 600 "$file"
 }
 
 # kubectl against the local cluster.

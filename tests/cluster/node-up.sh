@@ -94,26 +94,7 @@ openssl req -newkey rsa:2048 -nodes -keyout "$D/pki/kubelet.key" -out "$D/pki/ku
   -subj "/CN=system:node:$NAME/O=system:nodes" 2>/dev/null
 openssl x509 -req -in "$D/pki/kubelet.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial \
   -days 3650 -out "$D/pki/kubelet.crt" -extfile "$P/client.ext" 2>/dev/null
-b64() { base64 -w0 <"$1"; }
-cat >"$D/kubelet.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: lws-test
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $(b64 "$P/ca.crt")
-users:
-- name: $NAME
-  user:
-    client-certificate-data: $(b64 "$D/pki/kubelet.crt")
-    client-key-data: $(b64 "$D/pki/kubelet.key")
-contexts:
-- name: $NAME
-  context: {cluster: lws-test, user: $NAME}
-current-context: $NAME
-EOF
-chmod 600 "$D/kubelet.kubeconfig"
+write_kubeconfig "$D/kubelet.kubeconfig" "$NAME" "$NAME" "$D/pki/kubelet.crt" "$D/pki/kubelet.key"
 
 # Pods get a resolver on loopback where nothing answers: a name lookup in a pod fails instead
 # of reaching the host's nameserver (pods talk to the API server by IP, see the docs).

@@ -109,35 +109,15 @@ EOF
 )
 
 # --- kubeconfig: embedded data so kubectl and kube-rs both read it ----------------------------------
-b64() { base64 -w0 <"$1"; }
-cat >"$RUN/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: lws-test
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $(b64 "$P/ca.crt")
-users:
-- name: lws-test-admin
-  user:
-    client-certificate-data: $(b64 "$P/admin.crt")
-    client-key-data: $(b64 "$P/admin.key")
-contexts:
-- name: lws-test
-  context:
-    cluster: lws-test
-    user: lws-test-admin
-    namespace: default
-current-context: lws-test
-EOF
-chmod 600 "$RUN/kubeconfig"
+write_kubeconfig "$RUN/kubeconfig" lws-test lws-test-admin "$P/admin.crt" "$P/admin.key" default
 
-# The control plane talks to nothing but loopback. The machine's proxy settings would send the
-# API server's call to a webhook Service it cannot resolve to an endpoint out through the proxy;
-# a proxy on a closed loopback port makes such a call fail here instead (Go never proxies
-# loopback addresses, nor does curl with NO_PROXY). Set after the builds above.
-export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost,::1
+# The control plane talks to nothing but loopback. A proxy on a closed loopback port makes any
+# other call fail here instead of leaving through a proxy the environment may name. Exempt:
+# loopback (Go never proxies it; curl needs NO_PROXY) and Service names, which the API server's
+# aggregator routing dials at their loopback endpoints (a proxied Service name would fail).
+# Set after the builds above, which need the real network.
+export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9
+export NO_PROXY=127.0.0.1,localhost,::1,.svc,.svc.cluster.local
 export http_proxy="$HTTP_PROXY" https_proxy="$HTTPS_PROXY" no_proxy="$NO_PROXY"
 
 # --- etcd -----------------------------------------------------------------------------------------
