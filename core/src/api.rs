@@ -103,6 +103,36 @@ pub struct LeaderWorkerSetSpec {
     pub startup_policy: Option<StartupPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_config: Option<NetworkConfig>,
+    /// v0.11: how groups are named (upstream-v0.11.md §A1). CRD default `Ordinal`; immutable.
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_identity: Option<GroupIdentity>,
+    /// v0.11: when a failed group's replacement may schedule (§A2). Webhook default
+    /// `PostTermination`; mutable and outside the revision.
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_replacement_policy: Option<GroupReplacementPolicy>,
+    /// Upstream `main` after v0.11 (§A6.2): how a group's pods terminate.
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pod_termination_policy: Option<PodTerminationPolicy>,
+    /// v0.11 workload-aware scheduling (§A4.2). Kept as written, field for field, until the
+    /// native gang-scheduling work models it; validation refuses it meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::api::opaque_object")
+    )]
+    pub scheduling: Option<serde_json::Value>,
 }
 
 /// `spec.leaderWorkerTemplate`: what one group looks like.
@@ -132,6 +162,10 @@ pub struct LeaderWorkerTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim_retention_policy:
         Option<StatefulSetPersistentVolumeClaimRetentionPolicy>,
+    /// Upstream `main` after v0.11 (§A6.1): group recreations allowed per group and revision.
+    /// Outside the revision (see [`crate::revision::revision_patch`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_group_restarts: Option<i32>,
 }
 
 /// `spec.rolloutStrategy`.
@@ -260,6 +294,36 @@ pub enum SubdomainPolicy {
     UniquePerReplica,
 }
 
+/// `spec.groupIdentity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum GroupIdentity {
+    /// Groups are numbered `0..replicas` (a leader StatefulSet).
+    Ordinal,
+    /// Groups carry a random key (a leader Deployment).
+    Hash,
+}
+
+/// `spec.groupReplacementPolicy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum GroupReplacementPolicy {
+    /// A replacement group waits until the failed group's pods are gone.
+    PostTermination,
+    /// A replacement group may schedule at once (Hash identity only).
+    Immediate,
+}
+
+/// `spec.podTerminationPolicy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum PodTerminationPolicy {
+    /// Garbage collection removes a group's pods in its usual order.
+    Default,
+    /// A group's worker StatefulSet is deleted together with its leader.
+    Parallel,
+}
+
 /// `spec.rolloutStrategy.type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -293,6 +357,18 @@ enum_strings! {
     SubGroupPolicyType => [LeaderWorker, LeaderExcluded],
     SubdomainPolicy => [Shared, UniquePerReplica],
     RolloutStrategyType => [RollingUpdate],
+    GroupIdentity => [Ordinal, Hash],
+    GroupReplacementPolicy => [PostTermination, Immediate],
+    PodTerminationPolicy => [Default, Parallel],
+}
+
+/// Schema of a field kept as arbitrary JSON: an object whose content the API server keeps.
+#[cfg(feature = "schema")]
+pub(crate) fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 /// Decodes an optional enum, treating `""` like an absent field: Go's zero value, which

@@ -11,14 +11,18 @@
 //!    `rollingUpdateConfiguration` exists).
 //! 2. The mutating webhook, `Default` in `pkg/webhooks/leaderworkerset_webhook.go` (§5.2):
 //!    `Default` becomes `None`, an empty rollout type becomes `RollingUpdate`, a missing
-//!    `rollingUpdateConfiguration` is filled, and `networkConfig` gets `subdomainPolicy: Shared`.
+//!    `rollingUpdateConfiguration` is filled, and `networkConfig` gets `subdomainPolicy: Shared`;
+//!    since v0.11 also `groupIdentity: Ordinal` (a CRD default too) and
+//!    `groupReplacementPolicy: PostTermination` (upstream-v0.11.md §A1.1, §A2.1).
+//!    `podTerminationPolicy` (upstream `main` only) gets no default: v0.11.0 does not know it.
 //!
 //! Go's `RolloutStrategy` is a struct value, not a pointer, so upstream always sees one; our
 //! `Option` is created here, which is what the webhook's patch does to the stored object.
 
 use crate::api::{
-    LeaderWorkerSet, NetworkConfig, RestartPolicy, RollingUpdateConfiguration, RolloutStrategy,
-    RolloutStrategyType, StartupPolicy, SubGroupPolicyType, SubdomainPolicy, API_VERSION, KIND,
+    GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, NetworkConfig, RestartPolicy,
+    RollingUpdateConfiguration, RolloutStrategy, RolloutStrategyType, StartupPolicy,
+    SubGroupPolicyType, SubdomainPolicy, API_VERSION, KIND,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -61,6 +65,7 @@ fn apply_crd_defaults(lws: &mut LeaderWorkerSet) {
     spec.replicas.get_or_insert(DEFAULT_REPLICAS);
     spec.startup_policy
         .get_or_insert(StartupPolicy::LeaderCreated);
+    spec.group_identity.get_or_insert(GroupIdentity::Ordinal);
 
     let template = &mut spec.leader_worker_template;
     template.size.get_or_insert(DEFAULT_SIZE);
@@ -114,6 +119,11 @@ fn apply_webhook_defaults(lws: &mut LeaderWorkerSet) {
     network
         .subdomain_policy
         .get_or_insert(SubdomainPolicy::Shared);
+
+    // v0.11 (upstream-v0.11.md §A1.1, §A2.1).
+    spec.group_identity.get_or_insert(GroupIdentity::Ordinal);
+    spec.group_replacement_policy
+        .get_or_insert(GroupReplacementPolicy::PostTermination);
 }
 
 /// `partition` 0, `maxUnavailable` 1, `maxSurge` 0: both the CRD's per-field defaults and the

@@ -1,18 +1,16 @@
 //! Expansion: every object the cluster would end up with for one LeaderWorkerSet.
 //!
 //! Composes [`crate::group`] and [`crate::pod`] the way the controllers, the StatefulSet
-//! controller and the pod webhook would, for a LeaderWorkerSet at rest on its current revision
-//! (partition 0, no surge). Left out is what only a live cluster knows: node names, UIDs, times,
+//! controller and the pod webhook would, for a LeaderWorkerSet at rest on its current revision.
+//! The leader StatefulSet is the one the controller creates first
+//! ([`crate::reconcile::first_leader_statefulset`]: the LWS partition applies, no surge). Left out is what only a live cluster knows: node names, UIDs, times,
 //! status, the `controller-revision-hash` pod label, and the workers' exclusive-placement
 //! nodeSelector (it is the leader's node's topology value).
 
 use crate::api::{LeaderWorkerSet, SubdomainPolicy};
-use crate::group::{
-    build_leader_statefulset, build_replica_service, build_shared_service, build_worker_statefulset,
-};
+use crate::group::{build_replica_service, build_shared_service, build_worker_statefulset};
 use crate::labels::{POD_INDEX_LABEL_KEY, STATEFULSET_POD_NAME_LABEL_KEY};
 use crate::pod::{mutate_pod, PodContext, PodMutationError};
-use crate::revision::revision_key;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, Pod, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -64,7 +62,7 @@ fn expand_all(lws: &LeaderWorkerSet) -> (Vec<Value>, Option<ExpandError>) {
     };
 
     let replicas = lws.replicas().max(0);
-    let leader_sts = build_leader_statefulset(lws, &revision_key(lws), 0, replicas);
+    let leader_sts = crate::reconcile::first_leader_statefulset(lws);
     let mut services = Vec::new();
     let mut worker_sets = Vec::new();
     let mut pods = Vec::new();

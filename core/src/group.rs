@@ -13,10 +13,11 @@
 use crate::api::{LeaderWorkerSet, SubdomainPolicy, API_VERSION, KIND};
 use crate::labels::{
     EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
-    LEADER_POD_NAME_ANNOTATION_KEY, LEADER_REQUESTS_TPUS_ANNOTATION_KEY, REPLICAS_ANNOTATION_KEY,
-    REVISION_KEY, SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY, SUBDOMAIN_POLICY_ANNOTATION_KEY,
-    SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY,
-    SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
+    LEADER_ADDRESS_ANNOTATION_KEY, LEADER_POD_NAME_ANNOTATION_KEY,
+    LEADER_REQUESTS_TPUS_ANNOTATION_KEY, REPLICAS_ANNOTATION_KEY, REVISION_KEY, ROLE_LABEL_KEY,
+    ROLE_LEADER, ROLE_WORKER, SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY,
+    SUBDOMAIN_POLICY_ANNOTATION_KEY, SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY,
+    SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
 };
 use crate::reconcile::rollout::RolloutBudget;
 use crate::tpu::pod_requests_tpus;
@@ -89,6 +90,7 @@ pub fn build_leader_statefulset(
         [
             (SET_NAME_LABEL_KEY, name.clone()),
             (REVISION_KEY, revision_key.to_string()),
+            (ROLE_LABEL_KEY, ROLE_LEADER.to_string()),
         ],
     );
     let mut annotations = lws.metadata.annotations.clone();
@@ -193,10 +195,18 @@ pub fn build_worker_statefulset(lws: &LeaderWorkerSet, leader_pod: &Pod) -> Opti
             .labels,
         group_labels.clone(),
     );
+    let service_name = match lws.subdomain_policy() {
+        SubdomainPolicy::Shared => name.clone(),
+        SubdomainPolicy::UniquePerReplica => leader_name.clone(),
+    };
     let mut pod_annotations = group_pod_annotations(lws);
     pod_annotations.insert(
         LEADER_POD_NAME_ANNOTATION_KEY.to_string(),
         leader_name.clone(),
+    );
+    pod_annotations.insert(
+        LEADER_ADDRESS_ANNOTATION_KEY.to_string(),
+        leader_address(leader_pod, &leader_name, &service_name, lws),
     );
     if leader_pod.spec.as_ref().is_some_and(pod_requests_tpus) {
         pod_annotations.insert(
@@ -214,10 +224,7 @@ pub fn build_worker_statefulset(lws: &LeaderWorkerSet, leader_pod: &Pod) -> Opti
 
     let mut labels = lws.metadata.labels.clone();
     merge(&mut labels, group_labels);
-    let service_name = match lws.subdomain_policy() {
-        SubdomainPolicy::Shared => name,
-        SubdomainPolicy::UniquePerReplica => leader_name.clone(),
-    };
+    merge(&mut labels, [(ROLE_LABEL_KEY, ROLE_WORKER.to_string())]);
     Some(StatefulSet {
         metadata: ObjectMeta {
             name: Some(leader_name),
@@ -244,6 +251,27 @@ pub fn build_worker_statefulset(lws: &LeaderWorkerSet, leader_pod: &Pod) -> Opti
         }),
         status: None,
     })
+}
+
+/// The leader's DNS name: its hostname and subdomain as the StatefulSet controller set them,
+/// falling back to what it will set (the pod name, the group's Service).
+fn leader_address(
+    leader_pod: &Pod,
+    leader_name: &str,
+    service: &str,
+    lws: &LeaderWorkerSet,
+) -> String {
+    let spec = leader_pod.spec.as_ref();
+    let set = |value: Option<&String>, fallback: &str| match value {
+        Some(value) if !value.is_empty() => value.clone(),
+        _ => fallback.to_string(),
+    };
+    format!(
+        "{}.{}.{}",
+        set(spec.and_then(|s| s.hostname.as_ref()), leader_name),
+        set(spec.and_then(|s| s.subdomain.as_ref()), service),
+        pod_namespace(leader_pod, lws)
+    )
 }
 
 /// Pins a worker StatefulSet's pods to the leader's topology domain under exclusive placement:
@@ -493,8 +521,17 @@ spec:
         assert_eq!(sts.metadata.namespace.as_deref(), Some("default"));
         assert_eq!(
             sts.metadata.labels,
-            map(&[(SET_NAME_LABEL_KEY, "test-sample"), (REVISION_KEY, "rev")])
+            map(&[
+                (SET_NAME_LABEL_KEY, "test-sample"),
+                (REVISION_KEY, "rev"),
+                (ROLE_LABEL_KEY, ROLE_LEADER),
+            ])
         );
+        // The role is on the StatefulSet only: pods and the selector stay as before v0.11.
+        assert!(!template_meta(&sts)
+            .labels
+            .unwrap()
+            .contains_key(ROLE_LABEL_KEY));
         assert_eq!(
             sts.metadata.annotations,
             map(&[(REPLICAS_ANNOTATION_KEY, "1")])
@@ -651,6 +688,7 @@ spec:
                 ("team", "a"),
                 (SET_NAME_LABEL_KEY, "test-sample"),
                 (REVISION_KEY, "rev"),
+                (ROLE_LABEL_KEY, ROLE_LEADER),
             ])
         );
         assert_eq!(
@@ -784,7 +822,9 @@ spec:
             (GROUP_UNIQUE_HASH_LABEL_KEY, "group-key"),
             (REVISION_KEY, "leader-rev"),
         ]);
-        assert_eq!(sts.metadata.labels, group_labels);
+        let mut sts_labels = group_labels.clone().unwrap();
+        sts_labels.insert(ROLE_LABEL_KEY.into(), ROLE_WORKER.into());
+        assert_eq!(sts.metadata.labels, Some(sts_labels));
         assert_eq!(sts.metadata.annotations, None);
         assert_eq!(
             sts.metadata.owner_references,
@@ -818,6 +858,10 @@ spec:
             map(&[
                 (SIZE_ANNOTATION_KEY, "3"),
                 (LEADER_POD_NAME_ANNOTATION_KEY, "test-sample-1"),
+                (
+                    LEADER_ADDRESS_ANNOTATION_KEY,
+                    "test-sample-1.test-sample.default"
+                ),
             ])
         );
     }
@@ -880,6 +924,10 @@ spec:
             map(&[
                 (SIZE_ANNOTATION_KEY, "4"),
                 (LEADER_POD_NAME_ANNOTATION_KEY, "leaderworkerset-subgroup-0"),
+                (
+                    LEADER_ADDRESS_ANNOTATION_KEY,
+                    "leaderworkerset-subgroup-0.leaderworkerset-subgroup.default"
+                ),
                 (LEADER_REQUESTS_TPUS_ANNOTATION_KEY, "true"),
                 (SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, "rack"),
                 (SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, "LeaderWorker"),

@@ -19,6 +19,17 @@ pub const SUB_GROUP_INDEX_LABEL_KEY: &str = "leaderworkerset.sigs.k8s.io/subgrou
 /// Label: SHA-1 of `<leader pod name>/<subgroup index>`, shared by a subgroup's pods.
 pub const SUB_GROUP_UNIQUE_HASH_LABEL_KEY: &str = "leaderworkerset.sigs.k8s.io/subgroup-key";
 
+/// Label (StatefulSet objects only, not their pods): `leader` or `worker` (upstream-v0.11.md §A3).
+pub const ROLE_LABEL_KEY: &str = "leaderworkerset.sigs.k8s.io/role";
+/// [`ROLE_LABEL_KEY`] of the leader StatefulSet.
+pub const ROLE_LEADER: &str = "leader";
+/// [`ROLE_LABEL_KEY`] of a worker StatefulSet.
+pub const ROLE_WORKER: &str = "worker";
+
+/// Annotation (worker pod template): the leader's DNS name, `<hostname>.<subdomain>.<namespace>`,
+/// which the pod webhook gives workers as `LWS_LEADER_ADDRESS` (upstream-v0.11.md §A1.2).
+pub const LEADER_ADDRESS_ANNOTATION_KEY: &str = "leaderworkerset.sigs.k8s.io/leader-address";
+
 /// Annotation (user, on the LWS): topology key for 1:1 group-to-domain placement.
 pub const EXCLUSIVE_KEY_ANNOTATION_KEY: &str = "leaderworkerset.sigs.k8s.io/exclusive-topology";
 /// Annotation (user, on the LWS): topology key for 1:1 subgroup-to-domain placement.

@@ -20,6 +20,7 @@ pub mod intstr;
 pub mod keys;
 pub mod labels;
 pub mod ops;
+pub mod overlay;
 pub mod placement;
 pub mod pod;
 pub mod policy;

@@ -11,6 +11,7 @@ use crate::api::LeaderWorkerSet;
 use crate::decode::decode_lws_value;
 use crate::defaults::apply_defaults;
 use crate::field_path::{FieldErrors, Problem};
+use crate::overlay::overlay;
 use crate::pod::{mutate_pod, PodContext};
 use crate::policy;
 use crate::validation::{validate_create, validate_update};
@@ -161,9 +162,7 @@ pub fn validate_value(lws: serde_json::Value, old: Option<serde_json::Value>) ->
         }
         Err(errors) => return errors,
     };
-    let mut errors = validate_create(&new);
-    errors.extend(validate_update(&old, &new));
-    errors
+    validate_update(&old, &new)
 }
 
 fn validate_lws(payload: &[u8]) -> Result<Vec<u8>, OpError> {
@@ -191,7 +190,8 @@ fn default(payload: &[u8]) -> Result<Vec<u8>, OpError> {
 
 #[derive(Deserialize)]
 struct MutatePodInput {
-    pod: Pod,
+    /// Kept as sent: the answer is this document with the mutation applied ([`overlay`]).
+    pod: serde_json::Value,
     #[serde(default)]
     context: PodContext,
 }
@@ -199,15 +199,24 @@ struct MutatePodInput {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 enum MutatePodOutput {
-    Pod(Box<Pod>),
+    Pod(serde_json::Value),
     Error(String),
 }
 
 fn mutate(payload: &[u8]) -> Result<Vec<u8>, OpError> {
     let input: MutatePodInput = typed(names::MUTATE_POD, payload)?;
-    let mut pod = Box::new(input.pod);
+    let decoded: Pod =
+        serde_path_to_error::deserialize(input.pod.clone()).map_err(|e| OpError::BadPayload {
+            operation: names::MUTATE_POD,
+            message: e.to_string(),
+        })?;
+    let mut pod = Box::new(decoded);
+    let before = serde_json::to_value(&*pod).expect("a pod is plain JSON");
     Ok(match mutate_pod(&mut pod, &input.context) {
-        Ok(()) => encode(&MutatePodOutput::Pod(pod)),
+        Ok(()) => {
+            let after = serde_json::to_value(&*pod).expect("a pod is plain JSON");
+            encode(&MutatePodOutput::Pod(overlay(&input.pod, &before, &after)))
+        }
         Err(error) => encode(&MutatePodOutput::Error(error.to_string())),
     })
 }
@@ -281,5 +290,32 @@ mod tests {
         .unwrap();
         let problems: Problems = serde_json::from_slice(&out).unwrap();
         assert_eq!(problems.problems[0].path, "spec.leaderWorkerTemplate.size");
+    }
+
+    #[test]
+    fn pod_mutation_keeps_pod_fields_the_types_do_not_know() {
+        let pod = serde_json::json!({
+            "metadata": {"name": "x-0", "namespace": "default",
+                "labels": {"leaderworkerset.sigs.k8s.io/name": "x",
+                    "leaderworkerset.sigs.k8s.io/worker-index": "0",
+                    "statefulset.kubernetes.io/pod-name": "x-0"},
+                "annotations": {"leaderworkerset.sigs.k8s.io/size": "1"}},
+            "spec": {"newPodField": {"a": 1},
+                "containers": [{"name": "c", "image": "i", "newContainerField": true}]}
+        });
+        let payload = serde_json::json!({"pod": pod, "context": {"namespace": "default"}});
+        let out = call(names::MUTATE_POD, payload.to_string().as_bytes()).unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mutated = &answer["pod"];
+        assert_eq!(mutated["spec"]["newPodField"], serde_json::json!({"a": 1}));
+        assert_eq!(mutated["spec"]["containers"][0]["newContainerField"], true);
+        assert_eq!(
+            mutated["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/group-index"],
+            "0"
+        );
+        assert_eq!(
+            mutated["spec"]["containers"][0]["env"][0]["name"],
+            "LWS_LEADER_ADDRESS"
+        );
     }
 }

@@ -13,10 +13,11 @@ use crate::api::{SubGroupPolicyType, SubdomainPolicy};
 use crate::keys::{group_key, subgroup_key};
 use crate::labels::{
     EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
-    LEADER_POD_NAME_ANNOTATION_KEY, LWS_GROUP_SIZE, LWS_LEADER_ADDRESS, LWS_WORKER_INDEX,
-    POD_GROUP_NAME_ANNOTATION_KEY, REVISION_KEY, SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY,
-    SUBDOMAIN_POLICY_ANNOTATION_KEY, SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY,
-    SUB_GROUP_INDEX_LABEL_KEY, SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, SUB_GROUP_SIZE_ANNOTATION_KEY,
+    LEADER_ADDRESS_ANNOTATION_KEY, LEADER_POD_NAME_ANNOTATION_KEY, LWS_GROUP_SIZE,
+    LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, POD_GROUP_NAME_ANNOTATION_KEY, REVISION_KEY,
+    SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY, SUBDOMAIN_POLICY_ANNOTATION_KEY,
+    SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_INDEX_LABEL_KEY,
+    SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, SUB_GROUP_SIZE_ANNOTATION_KEY,
     SUB_GROUP_UNIQUE_HASH_LABEL_KEY, WORKER_INDEX_LABEL_KEY,
 };
 use crate::tpu::{add_tpu_variables, pod_requests_tpus};
@@ -333,10 +334,14 @@ pub fn add_lws_variables(pod: &mut Pod, ctx: &PodContext) -> Result<(), PodMutat
         .as_ref()
         .and_then(|s| s.subdomain.as_deref())
         .unwrap_or("");
-    let leader_address = format!(
-        "{lws_name}-{group_index}.{subdomain}.{}",
-        pod_namespace(pod, ctx)
-    );
+    // Worker StatefulSets since v0.11 carry the leader's name; older ones do not.
+    let leader_address = match annotation(pod, LEADER_ADDRESS_ANNOTATION_KEY) {
+        Some(address) => address.to_string(),
+        None => format!(
+            "{lws_name}-{group_index}.{subdomain}.{}",
+            pod_namespace(pod, ctx)
+        ),
+    };
     let size = pod
         .metadata
         .annotations
@@ -407,6 +412,14 @@ pub(crate) fn atoi(text: &str) -> Result<i64, PodMutationError> {
 
 fn ordinal_error(name: &str) -> PodMutationError {
     PodMutationError::Invalid(format!("parsing pod ordinal for pod {name}"))
+}
+
+fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
 }
 
 fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {

@@ -11,6 +11,7 @@ use crate::defaults::apply_defaults;
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
 use crate::labels::{EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY};
 use crate::ops::{encode, names, typed, OpError};
+use crate::overlay::overlay;
 use crate::validation::{validate_create, validate_update};
 use serde::{Deserialize, Serialize};
 
@@ -216,35 +217,49 @@ fn admit(request: &AdmissionRequest, settings: &Settings) -> ValidationResponse 
     };
     let mut lws = original.clone();
     apply_defaults(&mut lws);
-    let mut errors = validate_create(&lws);
-    if request.operation == "UPDATE" {
-        if let Some(old) = request.old_object.clone() {
-            match crate::decode::decode_lws_value(old) {
-                Ok(mut old) => {
-                    apply_defaults(&mut old);
-                    errors.extend(validate_update(&old, &lws));
-                }
-                Err(old_errors) => errors.extend(old_errors),
-            }
+    let old = match (request.operation.as_str(), request.old_object.clone()) {
+        ("UPDATE", Some(old)) => Some(crate::decode::decode_lws_value(old)),
+        _ => None,
+    };
+    let mut errors = match old {
+        Some(Ok(mut old)) => {
+            apply_defaults(&mut old);
+            validate_update(&old, &lws)
         }
-    }
+        Some(Err(old_errors)) => validate_create(&lws)
+            .into_iter()
+            .chain(old_errors)
+            .collect(),
+        None => validate_create(&lws),
+    };
     errors.extend(settings.check(&lws));
     if !errors.is_empty() {
         return reject(invalid_message(&name, &errors), 422);
     }
     ValidationResponse {
         accepted: true,
-        mutated_object: (lws.spec != original.spec).then(|| with_spec_of(object, &lws)),
+        mutated_object: (lws.spec != original.spec).then(|| with_spec_of(object, &original, &lws)),
         ..Default::default()
     }
 }
 
 /// The submitted object with only its `spec` (and type meta) replaced by the defaulted one, so
 /// fields this module does not model pass through untouched.
-fn with_spec_of(mut object: serde_json::Value, lws: &LeaderWorkerSet) -> serde_json::Value {
+/// `object` with the defaulting that turned `decoded` into `defaulted` applied to its spec
+/// (see [`crate::overlay`]: fields our types do not know pass through untouched).
+fn with_spec_of(
+    mut object: serde_json::Value,
+    decoded: &LeaderWorkerSet,
+    defaulted: &LeaderWorkerSet,
+) -> serde_json::Value {
+    let encode =
+        |lws: &LeaderWorkerSet| serde_json::to_value(&lws.spec).expect("a spec is plain JSON");
     if let Some(map) = object.as_object_mut() {
-        let spec =
-            serde_json::to_value(&lws.spec).expect("LeaderWorkerSetSpec serializes to plain JSON");
+        let original = map
+            .get("spec")
+            .cloned()
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let spec = overlay(&original, &encode(decoded), &encode(defaulted));
         map.insert("spec".to_string(), spec);
         map.insert("apiVersion".to_string(), API_VERSION.into());
         map.insert("kind".to_string(), KIND.into());
@@ -317,6 +332,86 @@ mod tests {
         assert_eq!(
             invalid_message("x", &errors),
             "LeaderWorkerSet.leaderworkerset.x-k8s.io \"x\" is invalid: spec.replicas: Invalid value: -1: replicas must be equal or greater than 0"
+        );
+    }
+
+    fn admit_create(object: serde_json::Value) -> ValidationResponse {
+        let payload = serde_json::json!({"request": {"operation": "CREATE", "object": object}});
+        serde_json::from_slice(&validate(payload.to_string().as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn defaulting_keeps_fields_the_types_do_not_know() {
+        let object = serde_json::json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": {
+                "fieldFromTheFuture": {"keep": [1, 2]},
+                "leaderWorkerTemplate": {
+                    "size": 2,
+                    "futureTemplateField": "kept",
+                    "workerTemplate": {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+                }
+            }
+        });
+        let response = admit_create(object.clone());
+        assert!(response.accepted, "{response:?}");
+        let mutated = response.mutated_object.expect("defaults were added");
+        assert_eq!(
+            mutated["spec"]["fieldFromTheFuture"],
+            object["spec"]["fieldFromTheFuture"]
+        );
+        assert_eq!(
+            mutated["spec"]["leaderWorkerTemplate"]["futureTemplateField"],
+            "kept"
+        );
+        assert_eq!(mutated["spec"]["replicas"], 1);
+        assert_eq!(mutated["spec"]["groupIdentity"], "Ordinal");
+        assert_eq!(mutated["spec"]["groupReplacementPolicy"], "PostTermination");
+        // Only what defaulting adds differs: the rest is the submitted document.
+        let patch = json_patch_paths(&object, &mutated);
+        assert!(
+            patch
+                .iter()
+                .all(|p| !p.contains("fieldFromTheFuture") && !p.contains("future")),
+            "{patch:?}"
+        );
+    }
+
+    /// Paths at which two documents differ.
+    fn json_patch_paths(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+        fn walk(a: &serde_json::Value, b: &serde_json::Value, at: String, out: &mut Vec<String>) {
+            match (a, b) {
+                (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                    for key in a.keys().chain(b.keys()) {
+                        match (a.get(key), b.get(key)) {
+                            (Some(x), Some(y)) => walk(x, y, format!("{at}/{key}"), out),
+                            _ => out.push(format!("{at}/{key}")),
+                        }
+                    }
+                }
+                _ if a != b => out.push(at),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(a, b, String::new(), &mut out);
+        out
+    }
+
+    #[test]
+    fn v0_11_features_not_implemented_are_refused() {
+        let response = admit_create(serde_json::json!({
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": {"groupIdentity": "Hash"}
+        }));
+        assert!(!response.accepted);
+        assert_eq!(response.code, Some(422));
+        assert!(
+            response.message.as_deref().unwrap_or("").contains(
+                r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#
+            ),
+            "{response:?}"
         );
     }
 }

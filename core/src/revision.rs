@@ -55,6 +55,10 @@ pub fn revision_key_of_patch(patch: &[u8]) -> String {
 /// rule, so defaulting it later does not change the key).
 pub fn revision_patch(lws: &LeaderWorkerSet) -> Vec<u8> {
     let mut template = to_value(&lws.spec.leader_worker_template);
+    // Changing the restart budget rolls no group (upstream-v0.11.md §A6.1).
+    if let Some(template) = template.as_object_mut() {
+        template.remove("maxGroupRestarts");
+    }
     add_go_zero_values(&mut template);
     let network = match &lws.spec.network_config {
         Some(config) => network_config_value(config),
@@ -108,7 +112,11 @@ pub fn apply_revision(
     };
 
     let mut restored = lws.clone();
-    restored.spec.leader_worker_template = template;
+    restored.spec.leader_worker_template = LeaderWorkerTemplate {
+        // Not in any revision: the live budget applies to every revision's groups.
+        max_group_restarts: lws.spec.leader_worker_template.max_group_restarts,
+        ..template
+    };
     restored.spec.network_config = network;
     Ok(restored)
 }

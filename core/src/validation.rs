@@ -17,6 +17,8 @@
 //! - A missing `metadata.namespace` is not an error: the API server always sets one, and the CLI
 //!   reads a manifest without one as namespace `default`, as kubectl does.
 
+mod v0_11;
+
 use crate::api::{LeaderWorkerSet, SubGroupPolicyType};
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
 use crate::intstr::{is_valid_percent, percent_value, resolve_int_or_percent};
@@ -40,7 +42,9 @@ const DNS_LABEL_MAX_LENGTH: usize = 63;
 /// Used by the validating webhook on CREATE and by `lws validate`. The errors come in upstream's
 /// order: metadata, replicas and size, rollout configuration, sub-groups.
 pub fn validate_create(lws: &LeaderWorkerSet) -> FieldErrors {
-    general_validate(lws)
+    let mut errors = general_validate(lws);
+    errors.extend(v0_11::validate(lws));
+    errors
 }
 
 /// All problems with changing `old` into `new` (both defaulted); empty means valid.
@@ -49,7 +53,8 @@ pub fn validate_create(lws: &LeaderWorkerSet) -> FieldErrors {
 /// removed. Everything else (size, templates, replicas, subdomain policy, restart and startup
 /// policies) may change.
 pub fn validate_update(old: &LeaderWorkerSet, new: &LeaderWorkerSet) -> FieldErrors {
-    let mut errors = general_validate(new);
+    let mut errors = validate_create(new);
+    errors.extend(v0_11::validate_update(old, new));
     let size_path = sub_group_size_path();
     let old_policy = old.spec.leader_worker_template.sub_group_policy.as_ref();
     let new_policy = new.spec.leader_worker_template.sub_group_policy.as_ref();
@@ -97,6 +102,12 @@ pub fn validate_update(old: &LeaderWorkerSet, new: &LeaderWorkerSet) -> FieldErr
         }
     }
     errors
+}
+
+/// What in `lws` asks for a feature of upstream v0.11 or later that this controller does not run
+/// yet; the reconcile leaves such a LeaderWorkerSet alone rather than run it differently.
+pub fn unsupported_features(lws: &LeaderWorkerSet) -> FieldErrors {
+    v0_11::validate(lws)
 }
 
 /// `generalValidate`: the rules shared by create and update.

@@ -89,6 +89,15 @@ impl WebhookClient {
     }
 }
 
+/// The names the API server calls Service `service` in `namespace` by: what the webhooks'
+/// serving certificate must name (the controller's own, or cert-manager's Certificate).
+pub fn service_host_names(service: &str, namespace: &str) -> [String; 2] {
+    [
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
+}
+
 /// Labels of every object but the CRD (the chart adds Helm's own on top).
 fn labels() -> Value {
     json!({"app.kubernetes.io/name": "lws"})
@@ -326,10 +335,7 @@ fn cert_manager_objects(namespace: &str) -> [Value; 2] {
             "metadata": {"name": SERVING_CERTIFICATE, "namespace": namespace, "labels": labels()},
             "spec": {
                 "secretName": WEBHOOK_SECRET,
-                "dnsNames": [
-                    format!("{WEBHOOK_SERVICE}.{namespace}.svc"),
-                    format!("{WEBHOOK_SERVICE}.{namespace}.svc.cluster.local"),
-                ],
+                "dnsNames": service_host_names(WEBHOOK_SERVICE, namespace),
                 "issuerRef": {"kind": "Issuer", "name": ISSUER},
             },
         }),

@@ -51,6 +51,15 @@ fn files(dir: &Path) -> Vec<(PathBuf, u64)> {
     found
 }
 
+/// A runtime for [`OTHER_MODULE`] that looks in `dir` for precompiled code, with no cache.
+fn other_module_with_precompiled_dir(dir: &std::path::Path) -> GuestRuntime {
+    let dirs = CodeDirs {
+        precompiled: Some(dir.to_path_buf()),
+        cache: None,
+    };
+    GuestRuntime::from_bytes_in(OTHER_MODULE.as_bytes(), Limits::default(), &dirs).unwrap()
+}
+
 #[test]
 fn precompiled_code_for_another_module_is_not_loaded() {
     let precompiled = TempDir::new("other");
@@ -61,12 +70,7 @@ fn precompiled_code_for_another_module_is_not_loaded() {
         .to_str()
         .unwrap()
         .starts_with(&sha256_hex(EMBEDDED_MODULE)));
-    let dirs = CodeDirs {
-        precompiled: Some(precompiled.0.clone()),
-        cache: None,
-    };
-    let runtime =
-        GuestRuntime::from_bytes_in(OTHER_MODULE.as_bytes(), Limits::default(), &dirs).unwrap();
+    let runtime = other_module_with_precompiled_dir(&precompiled.0);
     assert_eq!(runtime.code_source(), &CodeSource::Compiled);
     assert_eq!(runtime.sha256(), sha256_hex(OTHER_MODULE.as_bytes()));
     // Its own code answers: this module reports failure without a message.
@@ -82,12 +86,7 @@ fn code_from_another_engine_under_the_right_name_is_refused_and_compiled_around(
     let code = foreign.precompile_module(OTHER_MODULE.as_bytes()).unwrap();
     let path = precompiled_path(&precompiled.0, &sha256).unwrap();
     std::fs::write(&path, code).unwrap();
-    let dirs = CodeDirs {
-        precompiled: Some(precompiled.0.clone()),
-        cache: None,
-    };
-    let runtime =
-        GuestRuntime::from_bytes_in(OTHER_MODULE.as_bytes(), Limits::default(), &dirs).unwrap();
+    let runtime = other_module_with_precompiled_dir(&precompiled.0);
     assert_eq!(runtime.code_source(), &CodeSource::Compiled);
 }
 

@@ -176,27 +176,33 @@ for ip in $HOOK_IPS; do
   PY_PIDS+=($!)
   wait_for 15 curl -s -o /dev/null --cacert "$TMP/ca.crt" -X POST -d '{}' "https://$ip:$WH_PORT/" || true
 done
-kc apply -f - >/dev/null <<EOF
+# Registers ValidatingWebhookConfiguration NAME (webhook HOOK) for CREATE of RESOURCE in $NS,
+# failing closed, reached through CLIENT (a clientConfig's url: or service: line) with the
+# smoke CA. Usage: register_webhook NAME HOOK RESOURCE CLIENT
+register_webhook() {
+  kc apply -f - >/dev/null <<EOF
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
-metadata: {name: $WH_NAME}
+metadata: {name: $1}
 webhooks:
-- name: smoke.lws.test
+- name: $2
   admissionReviewVersions: ["v1"]
   sideEffects: None
   failurePolicy: Fail
   timeoutSeconds: 5
   namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}
   clientConfig:
-    url: https://127.0.0.1:$WH_PORT/validate
+    $4
     caBundle: $(base64 -w0 <"$TMP/ca.crt")
   rules:
   - apiGroups: [""]
     apiVersions: ["v1"]
     operations: ["CREATE"]
-    resources: ["configmaps"]
+    resources: ["$3"]
     scope: Namespaced
 EOF
+}
+register_webhook "$WH_NAME" smoke.lws.test configmaps "url: https://127.0.0.1:$WH_PORT/validate"
 # A new webhook configuration reaches the apiserver's admission chain within a moment; retry.
 create_cm() { kc create configmap -n "$NS" "smoke-cm-$1" --from-literal=a=b >/dev/null 2>&1; }
 seen() { [ -f "$TMP/reviews-127.0.0.1.log" ] && jq -e --arg n "smoke-cm-$1" 'select(.request.name == $n and .request.kind.kind == "ConfigMap")' "$TMP/reviews-127.0.0.1.log" >/dev/null; }
@@ -292,27 +298,8 @@ EOF
       "$(cut -d' ' -f2 "$NODES_RUN/nodes" | sort | tr '\n' ' ')" ]
   }
   check "the Service's EndpointSlice lists the real nodes' 127.0.0.x" wait_for 30 endpoints_loopback
-  kc apply -f - >/dev/null <<EOF
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: $WH_NAME-svc}
-webhooks:
-- name: smoke-svc.lws.test
-  admissionReviewVersions: ["v1"]
-  sideEffects: None
-  failurePolicy: Fail
-  timeoutSeconds: 5
-  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}
-  clientConfig:
-    service: {namespace: $NS, name: smoke-hook, port: 443, path: /validate}
-    caBundle: $(base64 -w0 <"$TMP/ca.crt")
-  rules:
-  - apiGroups: [""]
-    apiVersions: ["v1"]
-    operations: ["CREATE"]
-    resources: ["secrets"]
-    scope: Namespaced
-EOF
+  register_webhook "$WH_NAME-svc" smoke-svc.lws.test secrets \
+    "service: {namespace: $NS, name: smoke-hook, port: 443, path: /validate}"
   # Both endpoints answer, so both get called: count distinct server addresses in the log.
   svc_called() {
     local i

@@ -17,6 +17,8 @@ pub const RECREATE_GROUP: &str = "RecreateGroup";
 pub const CREATE: &str = "Create";
 /// Action: an object is updated.
 pub const UPDATE: &str = "Update";
+/// Reason: the LeaderWorkerSet asks for a feature this controller does not run (not upstream's).
+pub const UNSUPPORTED_SPEC: &str = "UnsupportedSpec";
 /// Action: an object is deleted.
 pub const DELETE: &str = "Delete";
 

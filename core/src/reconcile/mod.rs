@@ -41,7 +41,9 @@ pub use wire::{
 use crate::api::{LeaderWorkerSet, SubdomainPolicy};
 use crate::expand::to_json;
 use crate::group::{build_leader_statefulset, build_shared_service};
-use events::{normal, CREATE, GROUPS_PROGRESSING, GROUPS_UPDATING, UPDATE};
+use events::{
+    normal, warning, CREATE, GROUPS_PROGRESSING, GROUPS_UPDATING, UNSUPPORTED_SPEC, UPDATE,
+};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use observed::{is_deleting, Observed};
 
@@ -55,12 +57,51 @@ pub fn run_op(payload: &[u8]) -> Result<Vec<u8>, crate::ops::OpError> {
     Ok(crate::ops::encode(&plan_reconcile(&input)))
 }
 
+/// The leader StatefulSet the controller creates for `lws` when nothing of it exists yet: the
+/// same decision [`plan_reconcile`] applies on the first reconcile (revision key, partition,
+/// replicas), which `lws expand` renders.
+pub fn first_leader_statefulset(lws: &LeaderWorkerSet) -> StatefulSet {
+    let key = crate::revision::revision_key(lws);
+    let nothing = Observed::default();
+    let rollout = leader_statefulset_rollout(lws, None, &key, false, &nothing);
+    build_leader_statefulset(lws, &key, rollout.partition, rollout.replicas)
+}
+
+/// Partition and replicas of the leader StatefulSet at revision `key`, from what is observed.
+fn leader_statefulset_rollout(
+    lws: &LeaderWorkerSet,
+    leader_sts: Option<&StatefulSet>,
+    key: &str,
+    lws_updated: bool,
+    observed: &Observed,
+) -> rollout::RolloutParameters {
+    rollout::rolling_update_parameters(lws, leader_sts, lws_updated, |sts_replicas| {
+        rollout::replica_states(
+            lws,
+            sts_replicas,
+            key,
+            &observed.leader_pods,
+            &observed.worker_sts,
+        )
+    })
+}
+
 /// Plans one reconcile of `input.lws`.
 pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     let lws = &input.lws;
     let mut plan = ReconcilePlan::default();
     if is_deleting(&lws.metadata) {
         plan.reasons.push("LeaderWorkerSet is being deleted".into());
+        return plan;
+    }
+    let unsupported = crate::validation::unsupported_features(lws);
+    if !unsupported.is_empty() {
+        // Stored by another controller (ours refuses it at admission): running it as an Ordinal
+        // LeaderWorkerSet would build the wrong objects, e.g. a leader StatefulSet for Hash groups.
+        let fields: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
+        let note = format!("Not reconciled: {}", fields.join("; "));
+        plan.reasons.push(note.clone());
+        plan.events.push(warning(UNSUPPORTED_SPEC, UPDATE, note));
         return plan;
     }
     let leader_sts = input.leader_stateful_set.as_ref();
@@ -77,15 +118,7 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     plan.events.extend(revision.events);
 
     let rollout =
-        rollout::rolling_update_parameters(lws, leader_sts, revision.updated, |sts_replicas| {
-            rollout::replica_states(
-                lws,
-                sts_replicas,
-                &revision.key,
-                &observed.leader_pods,
-                &observed.worker_sts,
-            )
-        });
+        leader_statefulset_rollout(lws, leader_sts, &revision.key, revision.updated, &observed);
     plan.events.extend(rollout.events);
     let desired = build_leader_statefulset(lws, &revision.key, rollout.partition, rollout.replicas);
     plan.apply.push(to_json(&desired));

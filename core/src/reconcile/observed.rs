@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use std::collections::{BTreeMap, BTreeSet};
 
 /// [`ReconcileInput`] in a fixed order, with lookups by name.
+#[derive(Default)]
 pub struct Observed<'a> {
     /// Leader pods by (group index, name); pods without a parsable index sort last.
     pub leader_pods: Vec<&'a Pod>,

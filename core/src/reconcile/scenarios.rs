@@ -56,16 +56,21 @@ fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
 }
 
 impl Sim {
-    /// Creates the LWS and brings every group up and ready.
-    pub fn ready(lws: LeaderWorkerSet) -> Sim {
-        let mut sim = Sim {
+    /// `lws` with nothing created yet.
+    pub fn new(lws: LeaderWorkerSet) -> Sim {
+        Sim {
             lws,
             sts: None,
             revisions: Vec::new(),
             pods: BTreeMap::new(),
             old_key: String::new(),
             events: Vec::new(),
-        };
+        }
+    }
+
+    /// Creates the LWS and brings every group up and ready.
+    pub fn ready(lws: LeaderWorkerSet) -> Sim {
+        let mut sim = Sim::new(lws);
         sim.settle();
         sim.make_all_ready();
         sim.settle();

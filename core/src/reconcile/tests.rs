@@ -1050,3 +1050,45 @@ fn reconcile_operation_round_trips_json() {
         Err(crate::ops::OpError::BadPayload { .. })
     ));
 }
+
+/// `lws expand` renders the leader StatefulSet of the first reconcile, partition included.
+#[test]
+fn expand_renders_the_leader_statefulset_of_the_first_reconcile() {
+    for (replicas, partition) in [(3, 0), (4, 2), (2, 5)] {
+        let lws = lws_json(replicas, json!(1), json!(1), partition);
+        let sim = Sim::new(lws.clone());
+        let plan = plan_reconcile(&sim.input());
+        let applied = plan
+            .apply
+            .iter()
+            .find(|o| o["kind"] == "StatefulSet")
+            .expect("the first reconcile applies the leader StatefulSet");
+        let expanded = crate::expand::expand(&lws);
+        assert_eq!(
+            &expanded[0], applied,
+            "replicas {replicas}, partition {partition}"
+        );
+        assert_eq!(
+            applied["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+            json!(partition)
+        );
+    }
+}
+
+/// A Hash-mode LWS stored by another controller gets no leader StatefulSet from us.
+#[test]
+fn unsupported_features_are_left_alone_with_a_warning() {
+    let mut lws = lws_json(2, json!(1), json!(0), 0);
+    lws.spec.group_identity = Some(crate::api::GroupIdentity::Hash);
+    let sim = Sim::new(lws);
+    let plan = plan_reconcile(&sim.input());
+    assert!(plan.apply.is_empty() && plan.create.is_empty() && plan.delete.is_empty());
+    assert!(plan.status.is_none(), "{:?}", plan.status);
+    assert_eq!(plan.events.len(), 1);
+    assert_eq!(plan.events[0].type_, EventType::Warning);
+    assert!(
+        plan.events[0].note.contains("spec.groupIdentity"),
+        "{}",
+        plan.events[0].note
+    );
+}

@@ -1,0 +1,173 @@
+//! The fields upstream added in v0.11 and later `main` (upstream-v0.11.md §A1, §A2, §A4, §A6):
+//! their upstream rules, and a refusal for each feature this controller does not run yet.
+//!
+//! The fields are in our CRD and decoded, so nothing a user writes is dropped. A value that asks
+//! for behaviour we do not implement is refused with its field path instead of being stored and
+//! ignored (docs/differences.md, "v0.11 fields").
+
+use crate::api::{GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, PodTerminationPolicy};
+use crate::field_path::{FieldError, FieldErrors, FieldPath};
+
+/// Upstream's message for a changed `groupIdentity` (§A1.1).
+pub const GROUP_IDENTITY_IMMUTABLE_MESSAGE: &str = "groupIdentity is immutable";
+
+/// Why `groupReplacementPolicy: Immediate` is refused with `Ordinal` groups (§A2.1; upstream's
+/// exact words were not found).
+pub const IMMEDIATE_NEEDS_HASH_MESSAGE: &str =
+    "Immediate is only supported with groupIdentity Hash";
+
+/// Refusal of `spec.scheduling` until native gang scheduling lands.
+pub const SCHEDULING_UNSUPPORTED_MESSAGE: &str =
+    "workload-aware scheduling (feature gate WorkloadAwareScheduling) is not supported by this controller yet";
+
+/// Refusal of `maxGroupRestarts` until bounded group restarts land.
+pub const MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE: &str =
+    "bounded group restarts are not supported by this controller yet";
+
+/// Rules for a LeaderWorkerSet (defaulted) on create and update.
+pub fn validate(lws: &LeaderWorkerSet) -> FieldErrors {
+    let spec = &lws.spec;
+    let mut errors = FieldErrors::new();
+    if spec.group_identity == Some(GroupIdentity::Hash) {
+        errors.push(FieldError::not_supported(
+            group_identity_path(),
+            GroupIdentity::Hash.as_str(),
+            &[GroupIdentity::Ordinal.as_str()],
+        ));
+    }
+    if spec.group_replacement_policy == Some(GroupReplacementPolicy::Immediate)
+        && spec.group_identity != Some(GroupIdentity::Hash)
+    {
+        errors.push(FieldError::invalid(
+            FieldPath::new("spec").child("groupReplacementPolicy"),
+            format!("{:?}", GroupReplacementPolicy::Immediate.as_str()),
+            IMMEDIATE_NEEDS_HASH_MESSAGE,
+        ));
+    }
+    if spec.pod_termination_policy == Some(PodTerminationPolicy::Parallel) {
+        errors.push(FieldError::not_supported(
+            FieldPath::new("spec").child("podTerminationPolicy"),
+            PodTerminationPolicy::Parallel.as_str(),
+            &[PodTerminationPolicy::Default.as_str()],
+        ));
+    }
+    if spec.scheduling.is_some() {
+        errors.push(FieldError::forbidden(
+            FieldPath::new("spec").child("scheduling"),
+            SCHEDULING_UNSUPPORTED_MESSAGE,
+        ));
+    }
+    if spec.leader_worker_template.max_group_restarts.is_some() {
+        errors.push(FieldError::forbidden(
+            FieldPath::new("spec")
+                .child("leaderWorkerTemplate")
+                .child("maxGroupRestarts"),
+            MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE,
+        ));
+    }
+    errors
+}
+
+/// Rules for changing `old` into `new` (both defaulted): `groupIdentity` is immutable, an unset
+/// value counting as `Ordinal`.
+pub fn validate_update(old: &LeaderWorkerSet, new: &LeaderWorkerSet) -> FieldErrors {
+    let identity =
+        |lws: &LeaderWorkerSet| lws.spec.group_identity.unwrap_or(GroupIdentity::Ordinal);
+    if identity(old) == identity(new) {
+        return FieldErrors::new();
+    }
+    vec![FieldError::invalid(
+        group_identity_path(),
+        format!("{:?}", identity(new).as_str()),
+        GROUP_IDENTITY_IMMUTABLE_MESSAGE,
+    )]
+}
+
+fn group_identity_path() -> FieldPath {
+    FieldPath::new("spec").child("groupIdentity")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode_lws_value;
+    use crate::defaults::apply_defaults;
+    use serde_json::json;
+
+    fn lws(spec: serde_json::Value) -> LeaderWorkerSet {
+        let mut lws = decode_lws_value(json!({"metadata": {"name": "x"}, "spec": spec})).unwrap();
+        apply_defaults(&mut lws);
+        lws
+    }
+
+    fn messages(errors: &FieldErrors) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn defaults_are_accepted() {
+        let defaulted = lws(json!({}));
+        assert_eq!(defaulted.spec.group_identity, Some(GroupIdentity::Ordinal));
+        assert_eq!(
+            defaulted.spec.group_replacement_policy,
+            Some(GroupReplacementPolicy::PostTermination)
+        );
+        assert!(validate(&defaulted).is_empty());
+        let explicit = lws(json!({"groupIdentity": "Ordinal",
+            "groupReplacementPolicy": "PostTermination", "podTerminationPolicy": "Default"}));
+        assert!(validate(&explicit).is_empty());
+    }
+
+    #[test]
+    fn features_not_implemented_are_refused_with_their_path() {
+        let refused = lws(json!({
+            "groupIdentity": "Hash",
+            "groupReplacementPolicy": "Immediate",
+            "podTerminationPolicy": "Parallel",
+            "scheduling": {"replica": {}},
+            "leaderWorkerTemplate": {"maxGroupRestarts": 3},
+        }));
+        assert_eq!(
+            messages(&validate(&refused)),
+            [
+                r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#,
+                r#"spec.podTerminationPolicy: Unsupported value: "Parallel": supported values: "Default""#,
+                &format!("spec.scheduling: Forbidden: {SCHEDULING_UNSUPPORTED_MESSAGE}"),
+                &format!(
+                    "spec.leaderWorkerTemplate.maxGroupRestarts: Forbidden: {MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE}"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn immediate_replacement_needs_hash_groups() {
+        let refused = lws(json!({"groupReplacementPolicy": "Immediate"}));
+        assert_eq!(
+            messages(&validate(&refused)),
+            [format!(
+                r#"spec.groupReplacementPolicy: Invalid value: "Immediate": {IMMEDIATE_NEEDS_HASH_MESSAGE}"#
+            )]
+        );
+    }
+
+    #[test]
+    fn group_identity_is_immutable_but_unset_equals_ordinal() {
+        let unset = decode_lws_value(json!({"metadata": {"name": "x"}})).unwrap();
+        let ordinal = lws(json!({"groupIdentity": "Ordinal"}));
+        let hash = lws(json!({"groupIdentity": "Hash"}));
+        assert!(validate_update(&unset, &ordinal).is_empty());
+        assert_eq!(
+            messages(&validate_update(&ordinal, &hash)),
+            [format!(
+                r#"spec.groupIdentity: Invalid value: "Hash": {GROUP_IDENTITY_IMMUTABLE_MESSAGE}"#
+            )]
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_refused_when_decoded() {
+        let error = decode_lws_value(json!({"spec": {"groupIdentity": "Random"}})).unwrap_err();
+        assert_eq!(error[0].path.as_str(), "spec.groupIdentity");
+    }
+}
