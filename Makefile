@@ -9,7 +9,7 @@ WASM := target/lws.wasm
 LWS := target/$(PROFILE)/lws
 export LWS_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover incluster bench bench-cluster demo demo-down clean help
+.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover incluster conformance swap bench bench-cluster demo demo-down clean help
 
 all: build
 
@@ -40,7 +40,7 @@ unit: build ## unit, scenario and parity tests (no cluster)
 
 # The local cluster of `make test` has the two real nodes, for the in-cluster suite.
 test: export REAL_NODE := 1
-test: lint helm-lint unit cluster-test e2e incluster browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, in-cluster, browser
+test: lint helm-lint unit cluster-test e2e incluster swap conformance browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, in-cluster, live swap, upstream's e2e suite, browser
 	@echo "[test] all suites passed"
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it
@@ -74,7 +74,7 @@ DEMO_LWS := leaderworkerset-sample
 e2e: build ## end-to-end: controller scenarios, lifecycle, fail-over, on the local cluster
 	@$(E2E_CONTROLLER) up
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
-	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 --skip failover:: --skip lifecycle:: --skip incluster:: || rc=$$?; \
+	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 --skip failover:: --skip lifecycle:: --skip incluster:: --skip swap:: || rc=$$?; \
 	  if [ $$rc -eq 0 ]; then echo "[e2e] lifecycle"; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=6 lifecycle:: || rc=$$?; fi; \
 	  $(E2E_CONTROLLER) down; \
 	  if [ $$rc -ne 0 ]; then echo "[e2e] FAILED (controller log: .cluster/logs/controller.log)"; fi; exit $$rc
@@ -98,6 +98,16 @@ e2e-failover: build ## fail-over only: leader election and controller kills (sto
 # uninstall (tests/e2e/incluster.sh). Needs REAL_NODE=1 make cluster-up.
 incluster: build image helm ## in-cluster: the chart on the local cluster's real nodes
 	@CARGO="$(CARGO)" PROFILE="$(PROFILE)" bash tests/e2e/incluster.sh
+
+# Upstream LWS v0.9 (the peer) and ours take turns over live LeaderWorkerSets, both ways
+# (tests/e2e/swap.rs): one controller at a time, so one test at a time.
+swap: build cluster-up ## live swap both ways: upstream <-> ours with rollouts in flight, nothing recreated
+	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
+	  $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=1 --nocapture swap::
+
+# Upstream's own e2e suite against ours and against the peer (tests/conformance/run.sh).
+conformance: build image helm ## upstream's e2e suite (sigs.k8s.io/lws v0.9.0) vs ours and the peer: target/conformance/results.json
+	@LWS=$(CURDIR)/$(LWS) bash tests/conformance/run.sh
 
 demo: build ## cluster, controller, the seed's sample: 12 pods Running
 	@$(E2E_CONTROLLER) up

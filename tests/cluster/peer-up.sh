@@ -32,8 +32,15 @@ on_exit() {
 trap on_exit EXIT
 
 # --- CRDs (server-side apply: the LWS CRD is too big for the last-applied annotation) -------------
-log "installing LWS $VERSION CRDs"
-kc apply --server-side --force-conflicts -f "$PEER_DIR/config/crd/bases/" >/dev/null
+# LWS_PEER_KEEP_CRD=1 keeps the cluster's LeaderWorkerSet CRD (the live swap suite runs the peer
+# under ours, tests/e2e/swap.rs); the DisaggregatedSet CRD is installed either way.
+if [ "${LWS_PEER_KEEP_CRD:-0}" = 1 ] && kc get crd leaderworkersets.leaderworkerset.x-k8s.io >/dev/null 2>&1; then
+  log "keeping the cluster's LeaderWorkerSet CRD (LWS_PEER_KEEP_CRD=1)"
+  kc apply --server-side --force-conflicts -f "$PEER_DIR/config/crd/bases/disaggregatedset.x-k8s.io_disaggregatedsets.yaml" >/dev/null
+else
+  log "installing LWS $VERSION CRDs"
+  kc apply --server-side --force-conflicts -f "$PEER_DIR/config/crd/bases/" >/dev/null
+fi
 kc wait --for=condition=Established --timeout=60s -f "$PEER_DIR/config/crd/bases/" >/dev/null
 
 # --- serving certificate for https://127.0.0.1:PORT (controller-runtime reads tls.crt/tls.key) ----

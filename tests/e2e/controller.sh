@@ -7,7 +7,8 @@
 #   controller.sh prepare everything `up` does before starting the controller (install --dev,
 #                         .cluster/controller.kubeconfig), for tests that run their own
 #                         controllers
-# Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081).
+# Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081),
+# LWS_INSTALL_CRD (default 1; 0 leaves the cluster's CRD as it is).
 # `up` refuses ports another process holds (a stale controller of this checkout is stopped
 # first) and counts the controller ready only when its own pid holds both ports and /readyz
 # answers: an old controller's /readyz once passed for a new one that could not bind.
@@ -99,8 +100,16 @@ load_env() {
 prepare() {
   load_env
   mkdir -p "$STATE/logs" "$STATE/certs"
-  log "install --dev (CRD, webhooks by URL https://127.0.0.1:$WEBHOOK_PORT)"
-  "$LWS" install --dev --port "$WEBHOOK_PORT" --cert-dir "$STATE/certs"
+  if [[ "${LWS_INSTALL_CRD:-1}" == 0 ]]; then
+    # The live swap suite (tests/e2e/swap.rs) runs ours under the CRD the cluster has.
+    log "install --dev without the CRD (LWS_INSTALL_CRD=0), webhooks by URL https://127.0.0.1:$WEBHOOK_PORT"
+    "$LWS" install --dev --port "$WEBHOOK_PORT" --cert-dir "$STATE/certs" -o json \
+      | jq '.items |= map(select(.kind != "CustomResourceDefinition"))' \
+      | "$KUBECTL" apply --server-side --force-conflicts --field-manager=lws-install -f - >/dev/null
+  else
+    log "install --dev (CRD, webhooks by URL https://127.0.0.1:$WEBHOOK_PORT)"
+    "$LWS" install --dev --port "$WEBHOOK_PORT" --cert-dir "$STATE/certs"
+  fi
   log "least-privilege identity: ServiceAccount $NS/$SA bound to the ClusterRole of 'lws install'"
   "$LWS" install --rbac-only | "$KUBECTL" apply --server-side --field-manager=lws-install -f - >/dev/null
   local token server ca

@@ -13,6 +13,7 @@ mod lifecycle;
 #[path = "../support/random.rs"]
 mod random;
 mod support;
+mod swap;
 
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
