@@ -622,3 +622,78 @@ fn metrics_and_health() {
         assert!(metrics.contains(family), "no {family} in /metrics");
     }
 }
+
+/// Issue 13: the v0.11 fields reach storage as written (our CRD carries them), the values this
+/// controller does not run are refused with their field path, and the v0.11 role label and
+/// leader address are on the StatefulSets.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn v0_11_fields_are_stored_or_refused_never_dropped() {
+    let ns = Namespace::new("v011");
+    let mut object = lws("fields", 1, 2);
+    object["spec"]["groupIdentity"] = json!("Ordinal");
+    object["spec"]["groupReplacementPolicy"] = json!("PostTermination");
+    object["spec"]["podTerminationPolicy"] = json!("Default");
+    ns.apply(&object).unwrap();
+    let stored = ns.get("leaderworkerset", "fields").expect("stored");
+    for (field, value) in [
+        ("groupIdentity", "Ordinal"),
+        ("groupReplacementPolicy", "PostTermination"),
+        ("podTerminationPolicy", "Default"),
+    ] {
+        assert_eq!(stored["spec"][field], value, "spec.{field} after create");
+    }
+    ns.wait_running("fields", 2);
+    let leader_sts = ns.get("statefulset", "fields").unwrap();
+    assert_eq!(label(&leader_sts, "leaderworkerset.sigs.k8s.io/role"), Some("leader"));
+    let workers = ns.get("statefulset", "fields-0").unwrap();
+    assert_eq!(label(&workers, "leaderworkerset.sigs.k8s.io/role"), Some("worker"));
+    assert_eq!(
+        workers["spec"]["template"]["metadata"]["annotations"]
+            ["leaderworkerset.sigs.k8s.io/leader-address"],
+        format!("fields-0.fields.{}", ns.name)
+    );
+
+    let defaulted = lws("defaulted", 1, 1);
+    ns.apply(&defaulted).unwrap();
+    let stored = ns.get("leaderworkerset", "defaulted").unwrap();
+    assert_eq!(stored["spec"]["groupIdentity"], "Ordinal");
+    assert_eq!(stored["spec"]["groupReplacementPolicy"], "PostTermination");
+
+    let refusals: [(&str, Value, &str); 4] = [
+        (
+            "hash",
+            json!({"groupIdentity": "Hash"}),
+            r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#,
+        ),
+        (
+            "parallel",
+            json!({"podTerminationPolicy": "Parallel"}),
+            r#"spec.podTerminationPolicy: Unsupported value: "Parallel""#,
+        ),
+        (
+            "gang",
+            json!({"scheduling": {"replica": {}}}),
+            "spec.scheduling: Forbidden",
+        ),
+        (
+            "budget",
+            json!({"leaderWorkerTemplate": {"maxGroupRestarts": 2}}),
+            "spec.leaderWorkerTemplate.maxGroupRestarts: Forbidden",
+        ),
+    ];
+    for (name, spec, message) in refusals {
+        let mut object = lws(name, 1, 1);
+        for (key, value) in spec.as_object().unwrap() {
+            match (object["spec"].get_mut(key), value) {
+                (Some(Value::Object(into)), Value::Object(from)) => {
+                    into.extend(from.clone());
+                }
+                _ => object["spec"][key] = value.clone(),
+            }
+        }
+        let error = ns.apply(&object).expect_err(name);
+        assert!(error.contains(message), "{name}: {error}");
+        assert!(ns.get("leaderworkerset", name).is_none(), "{name} was stored");
+    }
+}
