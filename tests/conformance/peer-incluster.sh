@@ -55,6 +55,15 @@ metrics:
 health:
   healthProbeBindAddress: $ip:8081
 YAML
+  # What hack/e2e-test.sh does with `kustomize edit set image controller=$IMAGE_TAG`.
+  python3 - "$W/config/manager/kustomization.yaml" "${name%:*}" "${name##*:}" <<'PY'
+import sys, yaml
+path, new_name, new_tag = sys.argv[1:]
+k = yaml.safe_load(open(path))
+images = [i for i in k.get("images", []) if i.get("name") != "controller"]
+k["images"] = images + [{"name": "controller", "newName": new_name, "newTag": new_tag}]
+yaml.safe_dump(k, open(path, "w"))
+PY
   cp "$BIN/lws-e2e-$version/src/config/image_pull_policy.yaml" "$W/overlay/" 2>/dev/null ||
     cp "$GOMODCACHE/sigs.k8s.io/lws@$version/test/e2e/config/image_pull_policy.yaml" "$W/overlay/"
   cat >"$W/overlay/real-nodes.yaml" <<YAML
@@ -87,10 +96,6 @@ apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
   - ../config/default
-images:
-  - name: controller
-    newName: ${name%:*}
-    newTag: ${name##*:}
 patches:
   - path: image_pull_policy.yaml
   - path: real-nodes.yaml

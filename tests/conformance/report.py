@@ -14,6 +14,7 @@ they are not counted. Exit 1 when any spec did not pass for ours.
 
 import json
 import os
+import re
 import sys
 
 OURS, PEER = "ours", "peer"
@@ -23,6 +24,11 @@ OURS, PEER = "ours", "peer"
 def name_of(spec):
     parts = list(spec.get("ContainerHierarchyTexts") or []) + [spec.get("LeafNodeText", "")]
     return " ".join(p for p in parts if p)
+
+
+def short(name):
+    """The spec's own text, without the suite's Describe text."""
+    return name.removeprefix("leaderWorkerSet e2e tests ")
 
 
 def first_line(text):
@@ -72,6 +78,8 @@ def main():
                 entry[leg["controller"]] = result
             elif result["state"] not in ("skipped",):
                 entry.setdefault("elsewhere", []).append(result)
+    if meta.get("focus"):
+        specs = {n: e for n, e in specs.items() if re.search(meta["focus"], n)}
     for name, entry in specs.items():
         for controller in (OURS, PEER):
             if controller not in entry:
@@ -87,7 +95,7 @@ def main():
 
     names = sorted(specs)
     passed = {c: sum(specs[n][c]["state"] == "passed" for n in names) for c in (OURS, PEER)}
-    width = max([len(n) for n in names] + [20])
+    width = max([len(short(n)) for n in names] + [20])
     print()
     print(f"upstream LWS {meta['version']} e2e suite: ours vs upstream's controller ({meta['peer_version']}),"
           f" KWOK ready delay {meta['ready_delay']}")
@@ -95,14 +103,14 @@ def main():
     for n in names:
         e = specs[n]
         where = "in-cluster" if meta["metrics_spec"] in n else "process"
-        print(f"{n:<{width}}  {e[OURS]['state']:<8} {e[PEER]['state']:<8} {where}"
+        print(f"{short(n):<{width}}  {e[OURS]['state']:<8} {e[PEER]['state']:<8} {where}"
               f"  ({e[OURS]['seconds']} s / {e[PEER]['seconds']} s)")
     print(f"{'total':<{width}}  {passed[OURS]}/{len(names):<6} {passed[PEER]}/{len(names):<6}")
     for controller in (OURS, PEER):
         for n in names:
             r = specs[n][controller]
             if r["state"] != "passed":
-                print(f"  {controller} FAILED {n}: {r['failure']}")
+                print(f"  {controller} FAILED {short(n)}: {r['failure']}")
     for leg in legs:
         print(f"  leg {leg['name']}: {leg['controller']} {leg['deployment']}, {leg['seconds']} s, exit {leg['rc']}")
 

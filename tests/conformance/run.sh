@@ -153,7 +153,9 @@ remove_dev_installation() {
 }
 
 metrics_leg() {  # name controller
-  local ip
+  local ip archive name
+  read -r archive name < <(bash tests/conformance/images.sh curl)
+  bash tests/cluster/node-image.sh import "$archive" "$name" >/dev/null
   ip="$(metrics_endpoint)"
   log "$1: the curl Job reaches lws-controller-manager-metrics-service at its endpoint $ip"
   metrics_policy apply "$ip"
@@ -194,7 +196,7 @@ for leg in $LEGS; do
 done
 
 jq -n --argjson legs "$LEGS_JSON" --arg v "$VERSION" --arg pv "$PEER_VERSION" --arg d "$READY_DELAY" \
-  --arg m "$METRICS_SPEC" --arg g "$GANG" --argjson rn "$REAL_NODES" \
-  '{legs: $legs, version: $v, peer_version: $pv, ready_delay: $d, metrics_spec: $m, gang: $g, real_nodes: ($rn == 1)}' \
+  --arg m "$METRICS_SPEC" --arg g "$GANG" --argjson rn "$REAL_NODES" --arg f "${CONFORMANCE_FOCUS:-}" \
+  '{legs: $legs, version: $v, peer_version: $pv, ready_delay: $d, metrics_spec: $m, gang: $g, real_nodes: ($rn == 1), focus: $f}' \
   >"$OUT/legs.json"
 python3 tests/conformance/report.py "$OUT"
