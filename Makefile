@@ -35,8 +35,10 @@ lint: wasm ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --profile $(PROFILE) --workspace --all-targets -- -D warnings
 
+# host/tests/upstream_crd.rs compares our CRD with upstream's file, which
+# core/schema/upstream-crd.sh fetches from the Go module proxy (a failure stops the target).
 unit: build ## unit, scenario and parity tests (no cluster)
-	$(CARGO) test --profile $(PROFILE) --workspace
+	crd="$$(bash core/schema/upstream-crd.sh)" && LWS_UPSTREAM_CRD="$$crd" $(CARGO) test --profile $(PROFILE) --workspace
 
 # The local cluster of `make test` has the two real nodes, for the in-cluster suite.
 test: export REAL_NODE := 1
