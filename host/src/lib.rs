@@ -7,5 +7,7 @@ pub mod documents;
 pub mod engine;
 pub mod guest;
 pub mod install;
+pub mod kube_client;
 pub mod preview;
+pub mod settings;
 pub mod webhook;

@@ -131,7 +131,7 @@ impl EngineArgs {
 
 /// Parses the command line and runs it; the exit code says valid (0) or invalid input (1).
 pub fn run() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
+    match Cli::parse_from(controller::go_dashes(std::env::args_os())).command {
         Command::Expand {
             file,
             output,

@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use lws_core::labels::SET_NAME_LABEL_KEY;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -49,6 +49,8 @@ pub struct ControllerConfig {
     pub instance: Option<String>,
     /// Run the reconcilers only while holding this Lease; `None` runs them at once.
     pub leader_election: Option<LeaderElection>,
+    /// Which cluster, and the client's rate limit (upstream's QPS and burst).
+    pub client: crate::kube_client::ClientOptions,
 }
 
 /// Which Lease to hold, as whom, with which durations (see [`super::leader`]).
@@ -108,7 +110,7 @@ fn owner_by_label<K: Resource>(
 /// Runs until SIGTERM or SIGINT; returns once everything has stopped.
 pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client::try_default()
+    let client = crate::kube_client::connect(&config.client)
         .await
         .context("connecting to the cluster")?;
     let shutdown = CancellationToken::new();
