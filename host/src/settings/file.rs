@@ -117,7 +117,7 @@ impl<'de> Deserialize<'de> for GoDuration {
 /// Why the file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
-    #[error("reading the configuration file {}: {source}", path.display())]
+    #[error("reading the configuration file {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
