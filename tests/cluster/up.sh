@@ -182,20 +182,24 @@ start kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$KC" \
 # heartbeats; pods Running+Ready once bound; pod-delete plays the kubelet's final delete) plus the
 # label-triggered chaos stages. Node and pod IPs are fake status fields that nothing connects to.
 # A pod may ask to become Ready later with the annotation pod-ready.stage.kwok.x-k8s.io/delay
-# (a Go duration, e.g. "1s"), as a real container takes time to start; absent, it is at once.
+# (a Go duration, e.g. "1s"), as a real container takes time to start, and to take a while to
+# terminate once deleted with pod-delete.stage.kwok.x-k8s.io/delay, as a kubelet stops its
+# containers within the grace period (kwok's "general" stages read the same annotation);
+# absent, each is at once.
 S="$(dirname "$KWOK_BIN")/stage"
 for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
   pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
   pod/chaos/pod-container-running-failed.yaml node/chaos/node-not-ready.yaml; do
-  if [ "$f" = pod/fast/pod-ready.yaml ]; then
-    grep -q '^  delay:' "$S/$f" && die "$f has a delay of its own: revisit the ready-delay insert"
-    awk '/^  next:/ && !done {
-      print "  delay:"; print "    durationMilliseconds: 0"; print "    durationFrom:"
-      print "      expressionFrom: '"'"'.metadata.annotations[\"pod-ready.stage.kwok.x-k8s.io/delay\"]'"'"'"
-      done = 1 } { print }' "$S/$f"
-  else
-    cat "$S/$f"
-  fi
+  case "$f" in
+    pod/fast/pod-ready.yaml | pod/fast/pod-delete.yaml)
+      stage="$(basename "$f" .yaml)"
+      grep -q '^  delay:' "$S/$f" && die "$f has a delay of its own: revisit the delay insert"
+      awk -v stage="$stage" '/^  next:/ && !done {
+        print "  delay:"; print "    durationMilliseconds: 0"; print "    durationFrom:"
+        print "      expressionFrom: '"'"'.metadata.annotations[\"" stage ".stage.kwok.x-k8s.io/delay\"]'"'"'"
+        done = 1 } { print }' "$S/$f" ;;
+    *) cat "$S/$f" ;;
+  esac
   echo "---"
 done >"$RUN/kwok-stages.yaml"
 start kwok "$KWOK_BIN" --kubeconfig="$KC" --config="$RUN/kwok-stages.yaml" \

@@ -98,7 +98,7 @@ def main():
     width = max([len(short(n)) for n in names] + [20])
     print()
     print(f"upstream LWS {meta['version']} e2e suite: ours vs upstream's controller ({meta['peer_version']}),"
-          f" KWOK ready delay {meta['ready_delay']}")
+          f" KWOK pods ready after {meta['ready_delay']}, gone {meta.get('delete_delay', '0s')} after deletion")
     print(f"{'spec':<{width}}  {'ours':<8} {'peer':<8} where")
     for n in names:
         e = specs[n]
@@ -118,6 +118,7 @@ def main():
         "suite": f"sigs.k8s.io/lws@{meta['version']}/test/e2e",
         "peer_version": meta["peer_version"],
         "ready_delay": meta["ready_delay"],
+        "delete_delay": meta.get("delete_delay"),
         "real_nodes": meta["real_nodes"],
         "legs": legs,
         "excluded": f"'{meta['gang']}' (upstream's e2e run skips them: they need Volcano)",

@@ -13,7 +13,8 @@
 #                    the metrics spec
 # The in-cluster legs need the real nodes (REAL_NODE=1 make cluster-up; `make test` has them);
 # without them the metrics spec is reported as not run, a failure.
-# Env: LWS (our binary), CONFORMANCE_READY_DELAY (default 1s), CONFORMANCE_FOCUS (a regexp: run
+# Env: LWS (our binary), CONFORMANCE_READY_DELAY and CONFORMANCE_DELETE_DELAY (KWOK's pod start
+# and stop times, tests/conformance/kwok-pods.yaml; default 1s each), CONFORMANCE_FOCUS (a regexp: run
 # only the specs it matches, e.g. to debug one), CONFORMANCE_LEGS (default all four, in order).
 # Exit 1 when a spec did not pass for ours.
 set -euo pipefail
@@ -27,6 +28,7 @@ die() { printf '[conformance] ERROR: %s\n' "$*" >&2; exit 1; }
 LWS="${LWS:-$ROOT/target/release/lws}"
 OUT="$ROOT/target/conformance"
 READY_DELAY="${CONFORMANCE_READY_DELAY:-1s}"
+DELETE_DELAY="${CONFORMANCE_DELETE_DELAY:-1s}"
 LEGS="${CONFORMANCE_LEGS:-ours-process ours-incluster peer-process peer-incluster}"
 VERSION="${LWS_CONFORMANCE_VERSION:-v0.9.0}"
 # Upstream's spec texts (test/e2e/e2e_test.go, e2e_gang_scheduling_test.go).
@@ -79,7 +81,8 @@ metrics_policy_acts() {
 }
 
 policies() {  # apply|delete
-  sed -e "s|@READY_DELAY@|$READY_DELAY|g" -e "s|@PULLABLE@|$PULLABLE|g" tests/conformance/kwok-pods.yaml |
+  sed -e "s|@READY_DELAY@|$READY_DELAY|g" -e "s|@DELETE_DELAY@|$DELETE_DELAY|g" -e "s|@PULLABLE@|$PULLABLE|g" \
+    tests/conformance/kwok-pods.yaml |
     if [ "$1" = apply ]; then kc apply -f - >/dev/null; else kc delete --ignore-not-found -f - >/dev/null; fi
   [ "$1" = apply ] || return 0
   kc create namespace test-ns-conformance-probe --dry-run=client -o yaml | kc apply -f - >/dev/null
@@ -167,7 +170,7 @@ metrics_leg() {  # name controller
 
 stop_all
 policies apply
-log "upstream lws $VERSION e2e suite ($E2E); peer: upstream lws $PEER_VERSION; KWOK ready delay $READY_DELAY"
+log "upstream lws $VERSION e2e suite ($E2E); peer: upstream lws $PEER_VERSION; KWOK pods ready after $READY_DELAY, gone $DELETE_DELAY after deletion"
 for leg in $LEGS; do
   case "$leg" in
     ours-process)
@@ -195,8 +198,8 @@ for leg in $LEGS; do
   esac
 done
 
-jq -n --argjson legs "$LEGS_JSON" --arg v "$VERSION" --arg pv "$PEER_VERSION" --arg d "$READY_DELAY" \
+jq -n --argjson legs "$LEGS_JSON" --arg v "$VERSION" --arg pv "$PEER_VERSION" --arg d "$READY_DELAY" --arg dd "$DELETE_DELAY" \
   --arg m "$METRICS_SPEC" --arg g "$GANG" --argjson rn "$REAL_NODES" --arg f "${CONFORMANCE_FOCUS:-}" \
-  '{legs: $legs, version: $v, peer_version: $pv, ready_delay: $d, metrics_spec: $m, gang: $g, real_nodes: ($rn == 1), focus: $f}' \
+  '{legs: $legs, version: $v, peer_version: $pv, ready_delay: $d, delete_delay: $dd, metrics_spec: $m, gang: $g, real_nodes: ($rn == 1), focus: $f}' \
   >"$OUT/legs.json"
 python3 tests/conformance/report.py "$OUT"
