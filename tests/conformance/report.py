@@ -50,10 +50,16 @@ def load_leg(out_dir, leg):
                 if spec.get("State") not in ("passed", "skipped"):
                     suite_failure = f"{kind} {spec.get('State')}: {first_line(failure.get('Message'))}"
                 continue
+            steps = [e.get("Message") for e in spec.get("SpecEvents") or [] if e.get("SpecEventType") == "By"]
+            why = first_line(failure.get("Message"))
+            if failure.get("ForwardedPanic"):
+                why += f": {first_line(failure['ForwardedPanic'])}"
+            if why and steps:
+                why += f" (at step \"{steps[-1]}\")"
             results[name_of(spec)] = {
                 "state": spec.get("State"),
                 "seconds": round(spec.get("RunTime", 0) / 1e9, 1),
-                "failure": first_line(failure.get("Message")),
+                "failure": why,
                 "where": f"{leg['deployment']} ({leg['name']})",
             }
     return results, suite_failure
