@@ -645,9 +645,15 @@ fn v0_11_fields_are_stored_or_refused_never_dropped() {
     }
     ns.wait_running("fields", 2);
     let leader_sts = ns.get("statefulset", "fields").unwrap();
-    assert_eq!(label(&leader_sts, "leaderworkerset.sigs.k8s.io/role"), Some("leader"));
+    assert_eq!(
+        label(&leader_sts, "leaderworkerset.sigs.k8s.io/role"),
+        Some("leader")
+    );
     let workers = ns.get("statefulset", "fields-0").unwrap();
-    assert_eq!(label(&workers, "leaderworkerset.sigs.k8s.io/role"), Some("worker"));
+    assert_eq!(
+        label(&workers, "leaderworkerset.sigs.k8s.io/role"),
+        Some("worker")
+    );
     assert_eq!(
         workers["spec"]["template"]["metadata"]["annotations"]
             ["leaderworkerset.sigs.k8s.io/leader-address"],
@@ -694,6 +700,9 @@ fn v0_11_fields_are_stored_or_refused_never_dropped() {
         }
         let error = ns.apply(&object).expect_err(name);
         assert!(error.contains(message), "{name}: {error}");
-        assert!(ns.get("leaderworkerset", name).is_none(), "{name} was stored");
+        assert!(
+            ns.get("leaderworkerset", name).is_none(),
+            "{name} was stored"
+        );
     }
 }
