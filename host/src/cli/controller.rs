@@ -135,3 +135,54 @@ pub fn go_dashes(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std:
     }
     args
 }
+
+#[cfg(test)]
+mod tests {
+    use super::go_dashes;
+    use std::ffi::OsString;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn one_dash_flags_of_the_controller_only() {
+        assert_eq!(
+            go_dashes(args(&[
+                "lws",
+                "controller",
+                "-leader-elect=false",
+                "-zap-log-level",
+                "2"
+            ])),
+            args(&[
+                "lws",
+                "controller",
+                "--leader-elect=false",
+                "--zap-log-level",
+                "2"
+            ])
+        );
+        // Other subcommands and values are left alone.
+        let expand = args(&["lws", "expand", "-f", "-leader-elect"]);
+        assert_eq!(go_dashes(expand.clone()), expand);
+        // A value that looks like a flag stays a value, as in Go.
+        let value = args(&[
+            "lws",
+            "controller",
+            "-namespace",
+            "-config",
+            "-leader-elect",
+        ]);
+        assert_eq!(
+            go_dashes(value),
+            args(&[
+                "lws",
+                "controller",
+                "--namespace",
+                "-config",
+                "--leader-elect"
+            ])
+        );
+    }
+}

@@ -246,42 +246,78 @@ impl ControllerFlags {
     }
 }
 
+/// A long flag name (or alias) of [`ControllerFlags`], and whether it takes the next argument
+/// as its value when given without `=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LongName {
+    pub name: String,
+    pub takes_next: bool,
+}
+
 /// Every long flag name and alias of [`ControllerFlags`].
-pub fn long_names() -> Vec<String> {
+pub fn long_names() -> Vec<LongName> {
     let command = Standalone::command();
-    let mut names = vec!["help".to_string()];
+    let mut names = vec![LongName {
+        name: "help".to_string(),
+        takes_next: false,
+    }];
     for arg in command.get_arguments() {
-        names.extend(arg.get_long().map(str::to_string));
-        names.extend(
-            arg.get_all_aliases()
-                .into_iter()
-                .flatten()
-                .map(str::to_string),
-        );
+        let takes_next = arg.get_action().takes_values() && !arg.is_require_equals_set();
+        let spellings = arg
+            .get_long()
+            .into_iter()
+            .chain(arg.get_all_aliases().into_iter().flatten());
+        names.extend(spellings.map(|name| LongName {
+            name: name.to_string(),
+            takes_next,
+        }));
     }
     names
 }
 
 /// Go's flag package takes `-name` as well as `--name`: rewrite the single-dash spelling of a
-/// known long flag so clap sees it. Stops at `--`, after which nothing is a flag.
-pub fn go_dashes(args: impl IntoIterator<Item = OsString>, names: &[String]) -> Vec<OsString> {
+/// known long flag so clap sees it. The value after a flag that takes one (`--namespace
+/// -x`) is left alone, and so is everything after `--`.
+pub fn go_dashes(args: impl IntoIterator<Item = OsString>, names: &[LongName]) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut flags_over = false;
+    let mut value_next = false;
     for arg in args {
-        if !flags_over {
-            if arg == "--" {
-                flags_over = true;
-            } else if let Some(text) = arg.to_str() {
-                if let Some(rest) = text.strip_prefix('-').filter(|r| !r.starts_with('-')) {
-                    let name = rest.split('=').next().unwrap_or(rest);
-                    if names.iter().any(|n| n == name) {
-                        out.push(OsString::from(format!("-{text}")));
-                        continue;
-                    }
-                }
-            }
+        if flags_over || std::mem::take(&mut value_next) {
+            out.push(arg);
+            continue;
         }
-        out.push(arg);
+        if arg == "--" {
+            flags_over = true;
+            out.push(arg);
+            continue;
+        }
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        let (dashes, rest) = match text.strip_prefix("--") {
+            Some(rest) => (2, rest),
+            None => (1, text.strip_prefix('-').unwrap_or(text)),
+        };
+        let (name, has_value) = match rest.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (rest, false),
+        };
+        let known = text
+            .starts_with('-')
+            .then(|| names.iter().find(|n| n.name == name))
+            .flatten();
+        match known {
+            Some(long) => {
+                value_next = long.takes_next && !has_value;
+                out.push(match dashes {
+                    1 => OsString::from(format!("-{text}")),
+                    _ => arg,
+                });
+            }
+            None => out.push(arg),
+        }
     }
     out
 }
