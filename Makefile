@@ -38,7 +38,7 @@ lint: wasm ## rustfmt and clippy, warnings are errors
 # host/tests/upstream_crd.rs compares our CRD with upstream's file, which
 # core/schema/upstream-crd.sh fetches from the Go module proxy (a failure stops the target).
 unit: build ## unit, scenario and parity tests (no cluster)
-	crd="$$(bash core/schema/upstream-crd.sh)" && LWS_UPSTREAM_CRD="$$crd" $(CARGO) test --profile $(PROFILE) --workspace
+	crd="$$(bash core/schema/upstream-crd.sh)" && LWS_UPSTREAM_CRD="$$crd" LWS_UPSTREAM_REQUIRED=1 $(CARGO) test --profile $(PROFILE) --workspace
 
 # The local cluster of `make test` has the two real nodes, for the in-cluster suite.
 test: export REAL_NODE := 1
