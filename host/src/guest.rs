@@ -17,6 +17,7 @@
 //! and only to the cache; with neither directory usable the module is compiled in memory.
 
 use sha2::{Digest, Sha256};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -451,10 +452,16 @@ fn load_compiled(engine: &Engine, path: &Path) -> Option<Module> {
 }
 
 fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("LWS_CACHE") {
-        return Some(PathBuf::from(dir).join("modules"));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/lws/modules"))
+    cache_dir_of(std::env::var_os("LWS_CACHE"), std::env::var_os("HOME"))
+}
+
+/// `$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`; an empty variable counts as unset (an
+/// empty `LWS_CACHE` once meant `./modules`, a cache in whatever directory `lws` ran in).
+fn cache_dir_of(lws_cache: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let set = |value: Option<OsString>| value.filter(|v| !v.is_empty()).map(PathBuf::from);
+    set(lws_cache)
+        .map(|dir| dir.join("modules"))
+        .or_else(|| set(home).map(|home| home.join(".cache/lws/modules")))
 }
 
 /// Advances the engine's epoch so that every store's deadline is measured in real time.
@@ -480,4 +487,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 fn load_error(error: wasmtime::Error) -> GuestError {
     GuestError::Load(format!("{error:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_dir_of;
+    use std::path::PathBuf;
+
+    #[test]
+    fn empty_variables_do_not_name_the_working_directory() {
+        let some = |s: &str| Some(s.into());
+        assert_eq!(
+            cache_dir_of(some("/c"), some("/h")),
+            Some(PathBuf::from("/c/modules"))
+        );
+        assert_eq!(
+            cache_dir_of(some(""), some("/h")),
+            Some(PathBuf::from("/h/.cache/lws/modules"))
+        );
+        assert_eq!(
+            cache_dir_of(None, some("/h")),
+            Some(PathBuf::from("/h/.cache/lws/modules"))
+        );
+        assert_eq!(cache_dir_of(some(""), some("")), None);
+        assert_eq!(cache_dir_of(None, None), None);
+    }
 }
