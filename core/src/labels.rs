@@ -4,6 +4,18 @@
 //! Rust names keep upstream's Go names in SCREAMING_SNAKE so both codebases grep alike.
 //! Nothing outside this module spells one of these keys as a literal.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// A label value.
+pub fn label<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
+    meta.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// An annotation value.
+pub fn annotation<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
+    meta.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
 /// Label: the LWS name, on every object the controller creates.
 pub const SET_NAME_LABEL_KEY: &str = "leaderworkerset.sigs.k8s.io/name";
 /// Label: the group index of a pod, worker StatefulSet or per-replica Service.

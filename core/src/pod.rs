@@ -12,7 +12,7 @@
 use crate::api::{SubGroupPolicyType, SubdomainPolicy};
 use crate::keys::{group_key, subgroup_key};
 use crate::labels::{
-    EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
+    annotation, EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
     LEADER_ADDRESS_ANNOTATION_KEY, LEADER_POD_NAME_ANNOTATION_KEY, LWS_GROUP_SIZE,
     LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, POD_GROUP_NAME_ANNOTATION_KEY, REVISION_KEY,
     SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY, SUBDOMAIN_POLICY_ANNOTATION_KEY,
@@ -335,20 +335,16 @@ pub fn add_lws_variables(pod: &mut Pod, ctx: &PodContext) -> Result<(), PodMutat
         .and_then(|s| s.subdomain.as_deref())
         .unwrap_or("");
     // Worker StatefulSets since v0.11 carry the leader's name; older ones do not.
-    let leader_address = match annotation(pod, LEADER_ADDRESS_ANNOTATION_KEY) {
+    let leader_address = match annotation(&pod.metadata, LEADER_ADDRESS_ANNOTATION_KEY) {
         Some(address) => address.to_string(),
         None => format!(
             "{lws_name}-{group_index}.{subdomain}.{}",
             pod_namespace(pod, ctx)
         ),
     };
-    let size = pod
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SIZE_ANNOTATION_KEY))
+    let size = annotation(&pod.metadata, SIZE_ANNOTATION_KEY)
         .ok_or_else(|| missing("size annotation"))?
-        .clone();
+        .to_string();
     let worker_index = label(pod, WORKER_INDEX_LABEL_KEY)
         .ok_or_else(|| missing("worker index label"))?
         .to_string();
@@ -414,20 +410,8 @@ fn ordinal_error(name: &str) -> PodMutationError {
     PodMutationError::Invalid(format!("parsing pod ordinal for pod {name}"))
 }
 
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .map(String::as_str)
-}
-
 fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .map(String::as_str)
+    crate::labels::label(&pod.metadata, key)
 }
 
 fn set_label(pod: &mut Pod, key: &str, value: String) {

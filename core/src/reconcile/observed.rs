@@ -91,15 +91,7 @@ pub(crate) fn name(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or("")
 }
 
-/// A label value.
-pub(crate) fn label<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
-    meta.labels.as_ref()?.get(key).map(String::as_str)
-}
-
-/// An annotation value.
-pub(crate) fn annotation<'m>(meta: &'m ObjectMeta, key: &str) -> Option<&'m str> {
-    meta.annotations.as_ref()?.get(key).map(String::as_str)
-}
+pub(crate) use crate::labels::{annotation, label};
 
 /// The group index label of a pod, parsed.
 pub(crate) fn group_index(pod: &Pod) -> Option<i64> {
