@@ -14,6 +14,10 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
+/// The gang-scheduling providers the decisions implement (`--gang-scheduling-provider`,
+/// `gangSchedulingManagement.schedulerProvider`); upstream v0.11 adds `kubernetes` (issue #17).
+pub const SCHEDULER_PROVIDERS: &[&str] = &["volcano"];
+
 /// `apiVersion` of Volcano PodGroups.
 pub const POD_GROUP_API_VERSION: &str = "scheduling.volcano.sh/v1beta1";
 /// Prefix of the LWS annotations copied onto the PodGroup.

@@ -25,13 +25,11 @@ use crate::kube_client::ClientOptions;
 use file::{ConfigFileError, Configuration};
 use flags::{BindAddress, CertManagement, ControllerFlags};
 use logging::{LogFormat, LogLevel, TimeEncoding};
+use lws_core::reconcile::pod_group::SCHEDULER_PROVIDERS;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Gang-scheduling providers this controller implements.
-pub const SCHEDULER_PROVIDERS: [&str; 1] = ["volcano"];
 
 /// LWS feature gates by name: whether each is on by default and what turning it on does here.
 pub const FEATURE_GATES: [(&str, bool, &str); 1] = [(
@@ -178,7 +176,7 @@ pub fn load(flags: &ControllerFlags, env: &Environment) -> Result<Settings, Sett
     let file = match &flags.config {
         Some(path) => {
             let config = Configuration::load(path)?;
-            let errors = config.validate(&SCHEDULER_PROVIDERS);
+            let errors = config.validate(SCHEDULER_PROVIDERS);
             if !errors.is_empty() {
                 return Err(ConfigFileError::Invalid {
                     file: path.clone(),
@@ -358,7 +356,11 @@ pub fn resolve(
             format!(
                 "Unsupported value: {:?}: supported values: {}",
                 provider.value,
-                SCHEDULER_PROVIDERS.map(|p| format!("{p:?}")).join(", ")
+                SCHEDULER_PROVIDERS
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
