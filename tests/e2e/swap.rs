@@ -684,6 +684,24 @@ fn hand_over_and_watch(turns: &mut Turns, crd: Crd) -> Duration {
     took
 }
 
+/// Hands over with `crd` while watching every object of `all`, and asserts that the hand-over
+/// recreated and changed nothing (`case`, `direction` name it in the report).
+fn hand_over_changes_nothing(
+    turns: &mut Turns,
+    crd: Crd,
+    all: &[&Lws],
+    case: &str,
+    direction: &str,
+) {
+    let ns_all = namespaces(all);
+    let watches = Watches::start(&ns_all);
+    let before = snapshot(&ns_all);
+    hand_over_and_watch(turns, crd);
+    let after = snapshot(&ns_all);
+    compare(&keys(all), &before, &after, &watches.pods(), &watches.sts())
+        .assert_unchanged(case, direction);
+}
+
 /// A template change every pod sees: an env var in every container of both templates.
 fn bump_template(object: &mut Value, value: &str) {
     for template in ["leaderTemplate", "workerTemplate"] {
@@ -995,18 +1013,13 @@ fn ours_under_upstreams_crd_both_ways() {
     let upstream_schemas = schemas(&upstream_crd());
     let ns_all = namespaces(&all);
     for direction in ["upstream -> ours", "ours -> upstream"] {
-        let watches = Watches::start(&ns_all);
-        let before = snapshot(&ns_all);
-        hand_over_and_watch(&mut turns, Crd::Kept);
-        let after = snapshot(&ns_all);
-        compare(
-            &keys(&all),
-            &before,
-            &after,
-            &watches.pods(),
-            &watches.sts(),
-        )
-        .assert_unchanged("upstream's CRD kept", direction);
+        hand_over_changes_nothing(
+            &mut turns,
+            Crd::Kept,
+            &all,
+            "upstream's CRD kept",
+            direction,
+        );
         assert_eq!(
             live_schemas(),
             upstream_schemas,
@@ -1059,19 +1072,13 @@ fn crd_defaults_keep_every_revision_hash() {
     let mut all = vec![from_upstream.clone()];
     for direction in ["upstream -> ours", "ours -> upstream"] {
         let refs: Vec<&Lws> = all.iter().collect();
-        let ns_all = namespaces(&refs);
-        let watches = Watches::start(&ns_all);
-        let before = snapshot(&ns_all);
-        hand_over_and_watch(&mut turns, Crd::Replaced);
-        let after = snapshot(&ns_all);
-        compare(
-            &keys(&refs),
-            &before,
-            &after,
-            &watches.pods(),
-            &watches.sts(),
-        )
-        .assert_unchanged("each side's own CRD exactly", direction);
+        hand_over_changes_nothing(
+            &mut turns,
+            Crd::Replaced,
+            &refs,
+            "each side's own CRD exactly",
+            direction,
+        );
         if turns.running == Side::Ours {
             let mut object = with_defaults("made-by-ours");
             let l = create(&ns, &object);
@@ -1113,20 +1120,14 @@ fn v011_fields_kept_across_swaps() {
     };
     kept();
     let all = [&l, &plain];
-    let ns_all = namespaces(&all);
     for direction in ["ours -> upstream", "upstream -> ours"] {
-        let watches = Watches::start(&ns_all);
-        let before = snapshot(&ns_all);
-        hand_over_and_watch(&mut turns, Crd::Kept);
-        let after = snapshot(&ns_all);
-        compare(
-            &keys(&all),
-            &before,
-            &after,
-            &watches.pods(),
-            &watches.sts(),
-        )
-        .assert_unchanged("v0.11 fields, our CRD", direction);
+        hand_over_changes_nothing(
+            &mut turns,
+            Crd::Kept,
+            &all,
+            "v0.11 fields, our CRD",
+            direction,
+        );
         kept();
     }
 }
