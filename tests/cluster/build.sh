@@ -2,9 +2,10 @@
 # Build the test cluster's binaries from the Go module proxy, once per version, into
 # $LWS_CACHE/bin/<component>-<version>/. A component whose binaries exist is skipped, so a
 # second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|real-node|kubelet|
-# kube-apiserver-loopback|pause|helm|peer]... (all = etcd kubernetes kwok; real-node = kubelet
-# kube-apiserver-loopback pause, what REAL_NODE=1 cluster-up needs; the peer is built by
-# peer-up.sh on demand; `peer` prints the LWS version it built or found on stdout).
+# kube-apiserver-loopback|pause|helm|peer|e2e-suite]... (all = etcd kubernetes kwok; real-node =
+# kubelet kube-apiserver-loopback pause, what REAL_NODE=1 cluster-up needs; the peer is built by
+# peer-up.sh on demand; `peer` prints the LWS version it built or found on stdout, `e2e-suite`
+# the path of upstream's e2e test binary, LWS_CONFORMANCE_VERSION, for make conformance).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,29 +31,26 @@ install_dir() {
   mv "$tmp" "$dest"
 }
 
+# A wrapper module in $1 (module example.invalid/$2) that requires module $3 at version $4 and
+# imports its package $5 from a build-tagged file, so `go mod tidy` keeps the requirement: its
+# build list stays apart from the rest of the cache, and the required module's replace lines do
+# not apply. Resolved here (downloads on first use).
+wrapper_module() {
+  local w="$1" name="$2" module="$3" version="$4" package="$5"
+  mkdir -p "$w"
+  printf 'module example.invalid/%s\n\ngo 1.26.0\n\nrequire %s %s\n' "$name" "$module" "$version" >"$w/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >"$w/tools.go"
+  log "$module $version: resolving modules..."
+  (cd "$w" && nice_go mod tidy)
+}
+
 build_etcd() {
   local dest="$BIN/etcd-$ETCD_VERSION"
   if [ -x "$dest/etcd" ]; then log "etcd $ETCD_VERSION: cached ($dest)"; return; fi
   # etcd's server module has replace directives, so `go install ...@v` refuses it; a wrapper
   # module ignores them (the tagged require lines already pin matching api/client/raft).
   local w="$SRC/etcd-$ETCD_VERSION"
-  mkdir -p "$w"
-  cat >"$w/go.mod" <<EOF
-module example.invalid/lws-test-etcd
-
-go 1.26.0
-
-require go.etcd.io/etcd/server/v3 $ETCD_VERSION
-EOF
-  cat >"$w/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-EOF
-  log "etcd $ETCD_VERSION: resolving modules..."
-  (cd "$w" && nice_go mod tidy)
+  wrapper_module "$w" lws-test-etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
   log "building etcd $ETCD_VERSION (cold build ~3 min)..."
   start_ticker etcd
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
@@ -288,23 +286,7 @@ build_peer() {
 
 build_peer_version() {
   local v="$1" dest="$BIN/lws-$1" w="$SRC/lws-$1"
-  mkdir -p "$w"
-  cat >"$w/go.mod" <<EOF
-module example.invalid/lws-test-peer
-
-go 1.26.0
-
-require sigs.k8s.io/lws $v
-EOF
-  cat >"$w/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import _ "sigs.k8s.io/lws/cmd"
-EOF
-  log "lws $v: resolving modules..."
-  (cd "$w" && nice_go mod tidy)
+  wrapper_module "$w" lws-test-peer sigs.k8s.io/lws "$v" sigs.k8s.io/lws/cmd
   log "building upstream lws $v manager (cold build ~5-10 min)..."
   start_ticker "lws $v"
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
@@ -317,28 +299,36 @@ EOF
   install_dir "$dest.tmp" "$dest"
 }
 
+# Upstream LWS's own e2e suite (package sigs.k8s.io/lws/test/e2e, Ginkgo) as a test binary, for
+# tests/conformance/run.sh: `go test -c` builds a dependency's package with its test files. The
+# version is the peer's fallback, the newest the proxy serves whole. Prints the binary's path.
+build_e2e_suite() {
+  local v="${LWS_CONFORMANCE_VERSION:-v0.9.0}"
+  local dest="$BIN/lws-e2e-$v"
+  if [ -x "$dest/e2e.test" ]; then
+    log "lws e2e suite $v: cached ($dest/e2e.test)"
+  else
+    wrapper_module "$SRC/lws-e2e-$v" lws-test-conformance sigs.k8s.io/lws "$v" sigs.k8s.io/lws/test/testutils
+    log "building upstream lws $v e2e suite (go test -c; ~3-6 min cold, less once the peer is built)..."
+    start_ticker "lws e2e suite $v"
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+    (cd "$SRC/lws-e2e-$v" && nice_go test -c -trimpath -ldflags "-s -w" -o "$dest.tmp/e2e.test" sigs.k8s.io/lws/test/e2e)
+    stop_ticker
+    # The suite's own files (specs, kustomize overlay) next to the binary, for reference.
+    cp -r "$GOMODCACHE/sigs.k8s.io/lws@$v/test/e2e" "$dest.tmp/src"
+    chmod -R u+w "$dest.tmp/src"
+    install_dir "$dest.tmp" "$dest"
+  fi
+  echo "$dest/e2e.test"
+}
+
 # helm, for the chart (charts/lws; charts/helm.sh prints its path). Its go.mod has no replace
 # lines today, but a wrapper module keeps its build list apart from the rest of the cache.
 build_helm() {
   local dest="$BIN/helm-$HELM_VERSION" w="$SRC/helm-$HELM_VERSION"
   if [ -x "$dest/helm" ]; then log "helm $HELM_VERSION: cached ($dest)"; return; fi
-  mkdir -p "$w"
-  cat >"$w/go.mod" <<EOF
-module example.invalid/lws-helm
-
-go 1.26.0
-
-require helm.sh/helm/v3 $HELM_VERSION
-EOF
-  cat >"$w/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import _ "helm.sh/helm/v3/cmd/helm"
-EOF
-  log "helm $HELM_VERSION: resolving modules (downloads ~150 MB once)..."
-  (cd "$w" && nice_go mod tidy)
+  log "helm $HELM_VERSION: downloads ~150 MB once"
+  wrapper_module "$w" lws-helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   # Stamp what helm's Makefile stamps: its version, and the Kubernetes version `helm template`
   # and `helm lint` assume without a cluster (its client-go's; unstamped it would be v1.20).
   local k8s k8s_minor ldflags p
@@ -371,6 +361,7 @@ for what in "$@"; do
     pause) build_pause ;;
     helm) build_helm ;;
     peer | lws) build_peer ;; # prints the version it built or found
-    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|helm|peer)" ;;
+    e2e-suite) build_e2e_suite ;; # prints the test binary's path
+    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|helm|peer|e2e-suite)" ;;
   esac
 done

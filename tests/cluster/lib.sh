@@ -161,6 +161,22 @@ EOF
 # kubectl against the local cluster.
 kc() { "$KUBECTL_BIN" --kubeconfig "$RUN/kubeconfig" "$@"; }
 
+# A server dry run of a LeaderWorkerSet through the LWS webhooks (whichever controller serves
+# them): succeeds once the mutating one answered, which the defaulted subdomainPolicy proves.
+lws_webhooks_answer() {
+  kc create --dry-run=server -o json -f - <<'YAML' | jq -e '.spec.networkConfig.subdomainPolicy == "Shared"'
+apiVersion: leaderworkerset.x-k8s.io/v1
+kind: LeaderWorkerSet
+metadata: {name: webhook-probe, namespace: default}
+spec:
+  leaderWorkerTemplate:
+    size: 1
+    workerTemplate:
+      spec:
+        containers: [{name: c, image: x}]
+YAML
+}
+
 # Wait up to $1 seconds for command "$@" (after the first arg) to succeed.
 wait_for() {
   local secs="$1"; shift

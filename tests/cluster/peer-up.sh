@@ -108,20 +108,7 @@ EOF
 kc apply -f "$D/webhooks.json" >/dev/null
 
 # The apiserver calls the webhooks from now on; prove it with a dry-run create through them.
-probe() {
-  kc create --dry-run=server -o json -f - <<'EOF' | jq -e '.spec.networkConfig.subdomainPolicy == "Shared"'
-apiVersion: leaderworkerset.x-k8s.io/v1
-kind: LeaderWorkerSet
-metadata: {name: peer-probe, namespace: default}
-spec:
-  leaderWorkerTemplate:
-    size: 1
-    workerTemplate:
-      spec:
-        containers: [{name: c, image: x}]
-EOF
-}
-wait_for 30 probe || die "the apiserver cannot reach the peer's webhooks"
+wait_for 30 lws_webhooks_answer || die "the apiserver cannot reach the peer's webhooks"
 
 cat >"$RUN/peer.env" <<EOF
 LWS_PEER_VERSION=$VERSION

@@ -119,23 +119,8 @@ PY
   # The rotator writes the Secret; the kubelet then syncs it into the pod (up to a minute or so).
   kc -n "$NS" rollout status deployment/lws-controller-manager --timeout=5m >&2 ||
     { kc -n "$NS" get pods -o wide >&2; kc -n "$NS" logs deployment/lws-controller-manager --tail=30 >&2 || true; die "the in-cluster peer did not become ready"; }
-  wait_for 120 probe || die "the API server cannot reach the in-cluster peer's webhooks"
+  wait_for 120 lws_webhooks_answer || die "the API server cannot reach the in-cluster peer's webhooks"
   log "peer in-cluster up"
-}
-
-# A dry-run create through both LWS webhooks (defaulting proves the mutating one answered).
-probe() {
-  kc create --dry-run=server -o json -f - <<'YAML' | jq -e '.spec.networkConfig.subdomainPolicy == "Shared"'
-apiVersion: leaderworkerset.x-k8s.io/v1
-kind: LeaderWorkerSet
-metadata: {name: peer-probe, namespace: default}
-spec:
-  leaderWorkerTemplate:
-    size: 1
-    workerTemplate:
-      spec:
-        containers: [{name: c, image: x}]
-YAML
 }
 
 down() {

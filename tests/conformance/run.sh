@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make conformance`: upstream LWS's own e2e suite (sigs.k8s.io/lws test/e2e, built by
-# tests/conformance/build.sh) against our controller, then against upstream's controller (the
+# tests/cluster/build.sh e2e-suite) against our controller, then against upstream's controller (the
 # peer) in the same run, on the local cluster; the table, spec by spec, is printed and written to
 # target/conformance/results.json (tests/conformance/report.py). tests/e2e/README.md, "Upstream's
 # e2e suite", has what is adapted here and why. Four legs, one controller at a time:
@@ -38,7 +38,7 @@ GANG="leaderWorkerSet e2e gang scheduling tests"
 # The images the suite's pods use that a registry has (kind pulls them); any other never starts.
 PULLABLE='["docker.io/nginxinc/nginx-unprivileged:1.27", "busybox"]'
 
-E2E="$(bash tests/conformance/build.sh)"
+E2E="$(bash tests/cluster/build.sh e2e-suite)"
 [ -x "$LWS" ] || die "$LWS is missing: make build"
 if ! { [ -f "$RUN/env" ] && kc get --raw=/readyz >/dev/null 2>&1; }; then
   log "no local cluster: make cluster-up"
