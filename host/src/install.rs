@@ -36,6 +36,8 @@ pub const DEFAULT_IMAGE: &str = concat!("lws:", env!("CARGO_PKG_VERSION"));
 pub const WEBHOOK_PORT: u16 = 9443;
 /// `/healthz`, `/readyz` and `/metrics`; the metrics Service's 8080 points here.
 pub const HEALTH_PORT: u16 = 8081;
+/// The HTTPS `/metrics` server (upstream's port); the metrics Service's 8443 points here.
+pub const METRICS_PORT: u16 = 8443;
 
 /// Who issues the webhooks' serving certificate in the Secret [`WEBHOOK_SECRET`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

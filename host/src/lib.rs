@@ -11,3 +11,4 @@ pub mod kube_client;
 pub mod preview;
 pub mod settings;
 pub mod webhook;
+pub mod zap_console;

@@ -108,7 +108,8 @@ fn resolve(args: &[String]) -> Settings {
 
 /// What upstream's manager runs with by default, seen in our settings.
 fn assert_upstream_defaults(s: &Settings, internal_certs: bool) {
-    assert_eq!(s.health_addr, "0.0.0.0:8081".parse().unwrap());
+    assert_eq!(s.health_addr, Some("0.0.0.0:8081".parse().unwrap()));
+    assert_eq!(s.metrics_addr, Some("0.0.0.0:8443".parse().unwrap()));
     let webhook = s.webhook.as_ref().expect("webhooks on");
     assert_eq!(webhook.addr, "0.0.0.0:9443".parse().unwrap());
     match &webhook.certs {

@@ -106,6 +106,12 @@ pub enum CertError {
     Load(String),
 }
 
+/// ALPN of the webhook server: the API server multiplexes its calls over HTTP/2.
+pub const HTTP2_AND_HTTP1: &[&[u8]] = &[b"h2", b"http/1.1"];
+/// ALPN of the metrics server: HTTP/1.1 only, as upstream's manager serves it (it turns
+/// HTTP/2 off against the Rapid Reset attacks, CVE-2023-44487).
+pub const HTTP1_ONLY: &[&[u8]] = &[b"http/1.1"];
+
 /// The certificate the webhook server presents; swapped in place by [`keep`].
 #[derive(Debug, Default)]
 pub struct ServingCert {
@@ -161,14 +167,18 @@ impl ServingCert {
         Ok(true)
     }
 
-    /// A rustls server configuration that resolves through `self` (HTTP/2 and HTTP/1.1).
-    pub fn server_config(self: &Arc<Self>) -> Result<rustls::ServerConfig, rustls::Error> {
+    /// A rustls server configuration that resolves through `self`, offering `protocols` by
+    /// ALPN ([`HTTP2_AND_HTTP1`] or [`HTTP1_ONLY`]).
+    pub fn server_config(
+        self: &Arc<Self>,
+        protocols: &[&[u8]],
+    ) -> Result<rustls::ServerConfig, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
 }

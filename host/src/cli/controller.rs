@@ -6,8 +6,9 @@ use lws_host::controller::leader;
 use lws_host::controller::{self, ControllerConfig, LeaderElection};
 use lws_host::engine::Engine;
 use lws_host::install;
-use lws_host::settings::logging::LogFormat;
+use lws_host::settings::logging::{LogFormat, TimeEncoding};
 use lws_host::settings::{self, CertSettings, Environment, LogSettings, Settings};
+use lws_host::zap_console::ZapConsole;
 use std::process::ExitCode;
 
 /// `lws controller` flags: upstream's manager flags and ours (see [`settings::flags`]).
@@ -30,7 +31,8 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(
         namespace = %settings.namespace,
-        health = %settings.health_addr,
+        health = ?settings.health_addr,
+        metrics = ?settings.metrics_addr,
         webhooks = ?settings.webhook.as_ref().map(|w| w.addr),
         leader_election = settings.leader_election.is_some(),
         qps = settings.client.qps,
@@ -56,13 +58,15 @@ fn start_logging(log: &LogSettings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--zap-log-level {:?}: {e}", log.filter))?,
     };
     let builder = tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match (log.format, log.time) {
-        (LogFormat::Text, None) => builder.init(),
+        (LogFormat::Text, time) => builder
+            .event_format(ZapConsole {
+                time: time.unwrap_or(TimeEncoding::Rfc3339),
+            })
+            .init(),
         (LogFormat::Json, None) => builder.json().init(),
-        (LogFormat::Text, Some(time)) => builder.with_timer(time).init(),
         (LogFormat::Json, Some(time)) => builder.json().with_timer(time).init(),
     }
     Ok(())
@@ -101,7 +105,9 @@ fn controller_config(settings: Settings, engine: Engine) -> ControllerConfig {
     ControllerConfig {
         engine,
         webhook,
+        namespace: namespace.clone(),
         health_addr: settings.health_addr,
+        metrics_addr: settings.metrics_addr,
         scheduler_provider: settings.scheduler_provider,
         pid_file: settings.pid_file,
         instance: None,

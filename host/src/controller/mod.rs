@@ -18,6 +18,8 @@ pub mod events;
 pub mod execute;
 pub mod leader;
 pub mod metrics;
+mod metrics_access;
+mod metrics_server;
 pub mod module;
 pub mod observe;
 mod serve;
@@ -31,7 +33,7 @@ use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
 use lws_core::reconcile::ReconcilePlan;
 use lws_core::LeaderWorkerSet;
-use metrics::{ErrorLabels, LwsLabels, Metrics, ResultLabels};
+use metrics::{ControllerLabels, ErrorLabels, LwsLabels, Metrics, CONTROLLER};
 use module::{Module, ModuleError};
 use observe::Stores;
 use std::sync::Arc;
@@ -162,22 +164,29 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
             name: obj.name_any(),
         })
         .set(ready);
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels { result: "success" })
-        .inc();
+    // controller-runtime's results: a plan that asks to be looked at again is `requeue_after`;
+    // the periodic resync is not part of the result.
     Ok(match plan.requeue_after_seconds {
-        Some(seconds) => Action::requeue(Duration::from_secs(seconds)),
-        None => Action::requeue(RESYNC),
+        Some(seconds) => {
+            ctx.metrics.count_reconcile("requeue_after");
+            Action::requeue(Duration::from_secs(seconds))
+        }
+        None => {
+            ctx.metrics.count_reconcile("success");
+            Action::requeue(RESYNC)
+        }
     })
 }
 
 /// Logs the failure, counts it, and picks the retry delay by what failed.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(lws = %obj.name_any(), namespace = ?obj.namespace(), %error, "reconcile failed");
+    ctx.metrics.count_reconcile("error");
     ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels { result: "error" })
+        .reconcile_errors
+        .get_or_create(&ControllerLabels {
+            controller: CONTROLLER,
+        })
         .inc();
     ctx.metrics
         .errors

@@ -1,9 +1,10 @@
-//! Wiring: the client, the reflectors, the controller, the webhook server, the health and
-//! metrics server, and the shutdown that stops them together.
+//! Wiring: the client, the reflectors, the controller, the webhook server, the health server,
+//! the metrics server, and the shutdown that stops them together.
 
 use super::events::EventRecorder;
 use super::leader::{Held, LeaseLock, LeaseTiming};
 use super::metrics::{LwsLabels, Metrics};
+use super::metrics_server;
 use super::module::Module;
 use super::observe::Stores;
 use super::{error_policy, reconcile, Context};
@@ -39,8 +40,12 @@ pub struct ControllerConfig {
     pub engine: Engine,
     /// Where the webhooks listen (HTTPS); `None` runs the controller alone.
     pub webhook: Option<WebhookListener>,
-    /// Where `/healthz`, `/readyz` and `/metrics` are served (HTTP).
-    pub health_addr: SocketAddr,
+    /// The controller's namespace (the metrics Service's, named in its certificate).
+    pub namespace: String,
+    /// Where `/healthz` and `/readyz` are served (HTTP); `None`: nowhere.
+    pub health_addr: Option<SocketAddr>,
+    /// Where `/metrics` is served (HTTPS, token-authorised); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The gang-scheduling provider (`volcano`), passed to the module.
     pub scheduler_provider: Option<String>,
     /// Written with the process id once running, removed on exit.
@@ -217,17 +222,34 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let webhook = config
         .webhook
         .map(|listener| (listener, Arc::new(ServingCert::default())));
-    let health = serve_health(
-        config.health_addr,
-        registry,
-        Readiness {
-            stores: context_stores,
-            standby: standby.clone(),
-            serving: webhook.as_ref().map(|(_, serving)| serving.clone()),
-        },
-        shutdown.clone(),
-    )
-    .await?;
+    let health = match config.health_addr {
+        Some(addr) => Some(
+            serve_health(
+                addr,
+                Readiness {
+                    stores: context_stores,
+                    standby: standby.clone(),
+                    serving: webhook.as_ref().map(|(_, serving)| serving.clone()),
+                },
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let metrics_server = match config.metrics_addr {
+        Some(addr) => Some(
+            metrics_server::serve(
+                addr,
+                &config.namespace,
+                Arc::new(registry),
+                client.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let webhooks = match webhook {
         Some((listener, serving)) => {
             tokio::spawn(certs::keep(
@@ -256,7 +278,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    tracing::info!(health = %config.health_addr, "controller started");
+    tracing::info!(health = ?config.health_addr, metrics = ?config.metrics_addr, "controller started");
 
     let lease = config.leader_election.map(|election| {
         let api = kube::Api::namespaced(client.clone(), &election.namespace);
@@ -309,7 +331,9 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
     }
-    let _ = health.await;
+    for server in [health, metrics_server].into_iter().flatten() {
+        let _ = server.await;
+    }
     if let Some(path) = &config.pid_file {
         let _ = std::fs::remove_file(path);
     }
@@ -372,59 +396,27 @@ impl Readiness {
     }
 }
 
-#[derive(Clone)]
-struct HealthState {
-    registry: Arc<Registry>,
-    readiness: Readiness,
-}
-
-/// `/healthz` (the process answers), `/readyz` (caches synced, certificate served), `/metrics`.
+/// `/healthz` (the process answers), `/readyz` (caches synced, certificate served).
 async fn serve_health(
     addr: SocketAddr,
-    registry: Registry,
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let state = HealthState {
-        registry: Arc::new(registry),
-        readiness,
-    };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
-            get(|State(s): State<HealthState>| async move {
-                match s.readiness.check() {
+            get(|State(readiness): State<Readiness>| async move {
+                match readiness.check() {
                     Ok(()) => (StatusCode::OK, "ok"),
                     Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
                 }
             }),
         )
-        .route(
-            "/metrics",
-            get(|State(s): State<HealthState>| async move {
-                let mut body = String::new();
-                match prometheus_client::encoding::text::encode(&mut body, &s.registry) {
-                    Ok(()) => (
-                        StatusCode::OK,
-                        [(
-                            "content-type",
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        body,
-                    ),
-                    Err(_) => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        [("content-type", "text/plain")],
-                        String::new(),
-                    ),
-                }
-            }),
-        )
-        .with_state(state);
+        .with_state(readiness);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("binding {addr} for /healthz, /readyz, /metrics"))?;
+        .with_context(|| format!("binding {addr} for /healthz and /readyz"))?;
     Ok(tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -445,7 +437,7 @@ async fn serve_webhooks(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
         serving
-            .server_config()
+            .server_config(certs::HTTP2_AND_HTTP1)
             .context("the webhook server's TLS configuration")?,
     ));
     let handle = axum_server::Handle::new();

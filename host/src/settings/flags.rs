@@ -27,13 +27,14 @@ pub struct ControllerFlags {
     #[arg(long)]
     pub version: bool,
 
-    /// Where `/healthz`, `/readyz` and `/metrics` are served (HTTP); `:8081` is every
-    /// interface. Default: `:8081` in a cluster, `127.0.0.1:8081` elsewhere.
+    /// Where `/healthz` and `/readyz` are served (HTTP); `:8081` is every interface, `0`
+    /// turns the probes off. Default: `:8081` in a cluster, `127.0.0.1:8081` elsewhere.
     #[arg(long, visible_alias = "health-addr", value_name = "ADDR", value_parser = bind_address)]
     pub health_probe_bind_address: Option<BindAddress>,
 
-    /// Upstream's separate HTTPS metrics server (default `:8443`, `0` disables); here
-    /// `/metrics` is on the health probe address, so this is accepted and reported only.
+    /// Where `/metrics` is served: HTTPS, each request authorised by the API server
+    /// (TokenReview, SubjectAccessReview), as upstream's. Default: `:8443` in a cluster, off
+    /// (`0`) elsewhere.
     #[arg(long, value_name = "ADDR", value_parser = bind_address)]
     pub metrics_bind_address: Option<BindAddress>,
 
@@ -175,6 +176,14 @@ pub enum BindAddress {
 }
 
 impl BindAddress {
+    /// The address to listen on; `None` when disabled.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            BindAddress::Disabled => None,
+            BindAddress::At(addr) => Some(addr),
+        }
+    }
+
     /// Go's `net.Listen` address (`:8081`, `127.0.0.1:8081`, `[::1]:8081`, `host:8081`) or `0`.
     pub fn parse(text: &str) -> Result<Self, go::GoSyntaxError> {
         match text {

@@ -20,7 +20,7 @@ pub mod go;
 pub mod logging;
 
 use crate::controller::leader::{self, LeaseTiming};
-use crate::install;
+use crate::install::{self, HEALTH_PORT, METRICS_PORT, WEBHOOK_PORT};
 use crate::kube_client::ClientOptions;
 use file::{ConfigFileError, Configuration};
 use flags::{BindAddress, CertManagement, ControllerFlags};
@@ -39,8 +39,6 @@ pub const FEATURE_GATES: [(&str, bool, &str); 1] = [(
      admission whatever the gate says",
 )];
 
-const WEBHOOK_PORT: u16 = 9443;
-const HEALTH_PORT: u16 = 8081;
 /// Upstream's cert directory default; anything else was chosen and gets a note.
 const DEFAULT_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
 /// Our default serving certificate lifetime (8760h).
@@ -77,8 +75,10 @@ pub struct Settings {
     pub namespace: String,
     /// `None`: no webhook server.
     pub webhook: Option<WebhookSettings>,
-    /// `/healthz`, `/readyz` and `/metrics`.
-    pub health_addr: SocketAddr,
+    /// `/healthz` and `/readyz`; `None`: no probe server.
+    pub health_addr: Option<SocketAddr>,
+    /// The HTTPS `/metrics` server; `None`: none.
+    pub metrics_addr: Option<SocketAddr>,
     /// `None`: reconcile at once, without a Lease.
     pub leader_election: Option<LeaderElectionSettings>,
     pub client: ClientOptions,
@@ -259,7 +259,7 @@ pub fn resolve(
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     };
 
-    // Health probes (and /metrics, which shares their server here).
+    // Health probes.
     let health_file = file.health.clone().unwrap_or_default();
     let health_field = given(&health_file.health_probe_bind_address)
         .map(|text| {
@@ -267,28 +267,15 @@ pub fn resolve(
                 .map_err(|e| invalid("health.healthProbeBindAddress", e.to_string()))
         })
         .transpose()?;
-    let health = pick(
+    let health_addr = pick(
         flags.health_probe_bind_address,
         "--health-probe-bind-address",
         health_field,
         "health.healthProbeBindAddress",
         BindAddress::At(SocketAddr::new(default_host, HEALTH_PORT)),
-    );
-    let health_addr = match health.value {
-        BindAddress::At(addr) => addr,
-        BindAddress::Disabled => {
-            let addr = SocketAddr::new(default_host, HEALTH_PORT);
-            note(
-                &health.from,
-                format!(
-                    "health probes cannot be turned off here (/metrics shares their server); \
-                     serving them on {addr}"
-                ),
-                true,
-            );
-            addr
-        }
-    };
+    )
+    .value
+    .addr();
     for (field, value, served) in [
         (
             "health.readinessEndpointName",
@@ -309,6 +296,9 @@ pub fn resolve(
             );
         }
     }
+
+    // The metrics server: upstream's `:8443` in a cluster. Elsewhere it is off unless asked
+    // for: the controllers of one machine (a developer's, a test's) would share the port.
     let metrics_field = file
         .metrics
         .as_ref()
@@ -317,24 +307,19 @@ pub fn resolve(
             BindAddress::parse(&text).map_err(|e| invalid("metrics.bindAddress", e.to_string()))
         })
         .transpose()?;
-    if let Some(metrics) = flags
-        .metrics_bind_address
-        .map(|a| ("--metrics-bind-address", a))
-        .or(metrics_field.map(|a| ("metrics.bindAddress", a)))
-    {
-        let asked = match metrics.1 {
-            BindAddress::Disabled => "0 (off)".to_string(),
-            BindAddress::At(addr) => addr.to_string(),
-        };
-        note(
-            metrics.0,
-            format!(
-                "{asked} has no effect: /metrics is served over HTTP on the health probe \
-                 address {health_addr}, not by a server of its own"
-            ),
-            true,
-        );
-    }
+    let metrics_addr = pick(
+        flags.metrics_bind_address,
+        "--metrics-bind-address",
+        metrics_field,
+        "metrics.bindAddress",
+        if env.in_cluster {
+            BindAddress::At(SocketAddr::new(default_host, METRICS_PORT))
+        } else {
+            BindAddress::Disabled
+        },
+    )
+    .value
+    .addr();
 
     let webhook = resolve_webhook(flags, file, env, default_host, &mut note)?;
     let leader_election = resolve_leader_election(flags, file, env, &namespace, &mut note)?;
@@ -399,6 +384,7 @@ pub fn resolve(
         namespace,
         webhook,
         health_addr,
+        metrics_addr,
         leader_election,
         client,
         log,

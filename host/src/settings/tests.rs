@@ -86,7 +86,8 @@ fn upstream_defaults(log: LogLevel) -> Settings {
                 }),
             },
         }),
-        health_addr: addr("0.0.0.0:8081"),
+        health_addr: Some(addr("0.0.0.0:8081")),
+        metrics_addr: Some(addr("0.0.0.0:8443")),
         leader_election: Some(LeaderElectionSettings {
             namespace: "lws-system".into(),
             name: "b8b2488c.x-k8s.io".into(),
@@ -166,7 +167,11 @@ fn no_arguments_at_all() {
     assert_eq!(ok(&[], &in_cluster()), upstream_defaults(LogLevel::Info));
     // Outside a cluster: loopback, and reconciling at once.
     let laptop = ok(&[], &on_a_laptop());
-    assert_eq!(laptop.health_addr, addr("127.0.0.1:8081"));
+    assert_eq!(laptop.health_addr, Some(addr("127.0.0.1:8081")));
+    assert_eq!(
+        laptop.metrics_addr, None,
+        "no metrics server unless asked for"
+    );
     assert_eq!(laptop.webhook.unwrap().addr, addr("127.0.0.1:9443"));
     assert_eq!(laptop.leader_election, None);
     // A file that asks for election gets it anywhere.
@@ -197,7 +202,7 @@ fn file_fields_map_to_settings() {
     };
     assert_eq!(name, "lws-tenant-a-webhook-server-cert");
     assert_eq!(internal.unwrap().service, "lws-tenant-a-webhook-service");
-    assert_eq!(got.health_addr, addr("127.0.0.3:9081"));
+    assert_eq!(got.health_addr, Some(addr("127.0.0.3:9081")));
     let election = got.leader_election.unwrap();
     assert_eq!(election.name, "tenant-a");
     assert_eq!(
@@ -237,7 +242,7 @@ fn flags_override_the_file_only_when_given() {
         (election.name.as_str(), election.timing),
         ("test", timing(300, 240, 60))
     );
-    assert_eq!(none.health_addr, addr("0.0.0.0:8081"));
+    assert_eq!(none.health_addr, Some(addr("0.0.0.0:8081")));
     assert_eq!((none.client.qps, none.client.burst), (20.0, 40));
     // Every flag: the flags' values.
     let all = ok(
@@ -259,7 +264,7 @@ fn flags_override_the_file_only_when_given() {
         (election.name.as_str(), election.timing),
         ("changed", timing(60, 30, 10))
     );
-    assert_eq!(all.health_addr, addr("0.0.0.0:9443"));
+    assert_eq!(all.health_addr, Some(addr("0.0.0.0:9443")));
     assert_eq!((all.client.qps, all.client.burst), (7.0, 9));
     // Some flags: those win, the file keeps the rest.
     let partial = ok(
@@ -270,7 +275,7 @@ fn flags_override_the_file_only_when_given() {
         ],
         &in_cluster(),
     );
-    assert_eq!(partial.health_addr, addr("0.0.0.0:9443"));
+    assert_eq!(partial.health_addr, Some(addr("0.0.0.0:9443")));
     assert_eq!(partial.leader_election, None);
     assert_eq!((partial.client.qps, partial.client.burst), (20.0, 40));
 }
@@ -365,7 +370,6 @@ fn settings_without_effect_are_noted() {
         noted,
         [
             "health.readinessEndpointName",
-            "metrics.bindAddress",
             "webhook.certDir",
             "leaderElection.resourceNamespace",
             "featureGates.WorkloadAwareScheduling",
@@ -376,23 +380,28 @@ fn settings_without_effect_are_noted() {
     // The Lease stays in the controller's namespace, as upstream keeps it.
     assert_eq!(got.leader_election.unwrap().namespace, "lws-system");
     assert!(got.feature_gates["WorkloadAwareScheduling"]);
-    // The flag wins over the field and is the one noted.
-    let flag = ok(&[&file.arg(), "--metrics-bind-address=0"], &in_cluster());
-    let metrics = flag
-        .notes
-        .iter()
-        .find(|n| n.setting.contains("metrics"))
-        .unwrap();
-    assert_eq!(metrics.setting, "--metrics-bind-address");
-    assert!(
-        metrics.message.starts_with("0 (off) has no effect"),
-        "{}",
-        metrics.message
+    assert_eq!(got.metrics_addr, Some(addr("0.0.0.0:8443")));
+}
+
+#[test]
+fn metrics_and_probe_servers() {
+    let file = ConfigFile::new(
+        "apiVersion: config.lws.x-k8s.io/v1\nkind: Configuration\n\
+         metrics:\n  bindAddress: 127.0.0.2:9443\n",
     );
-    // A disabled health server is not possible here, and says so.
+    // The file, then the flag over it; `0` turns either server off.
+    assert_eq!(
+        ok(&[&file.arg()], &in_cluster()).metrics_addr,
+        Some(addr("127.0.0.2:9443"))
+    );
+    let flag = ok(&[&file.arg(), "--metrics-bind-address=0"], &in_cluster());
+    assert_eq!(flag.metrics_addr, None);
+    assert!(flag.notes.is_empty(), "{:?}", flag.notes);
+    let asked = ok(&["--metrics-bind-address=127.0.0.1:18443"], &on_a_laptop());
+    assert_eq!(asked.metrics_addr, Some(addr("127.0.0.1:18443")));
     let health = ok(&["--health-probe-bind-address=0"], &in_cluster());
-    assert_eq!(health.health_addr, addr("0.0.0.0:8081"));
-    assert_eq!(health.notes[0].setting, "--health-probe-bind-address");
+    assert_eq!(health.health_addr, None);
+    assert!(health.notes.is_empty(), "{:?}", health.notes);
 }
 
 #[test]

@@ -7,10 +7,11 @@
 //! | `/mutate--v1-pod` | `mutate_pod` | a JSONPatch to the mutated pod, or a refusal with the module's error |
 //! | `/validate--v1-pod` | none | always allowed (upstream's handler is a no-op) |
 
-use crate::controller::metrics::Metrics;
-use crate::controller::metrics::OperationLabels;
+use crate::controller::metrics::{Metrics, WebhookCodeLabels, WebhookLabels};
 use crate::controller::module::Module;
-use axum::extract::State;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
@@ -33,14 +34,51 @@ pub struct WebhookState {
     pub scheduler_provider: Option<String>,
 }
 
-/// The four upstream paths.
+/// The four upstream paths, each counted as controller-runtime counts its webhooks.
 pub fn router(state: WebhookState) -> Router {
+    for path in [
+        MUTATE_LWS_PATH,
+        VALIDATE_LWS_PATH,
+        MUTATE_POD_PATH,
+        VALIDATE_POD_PATH,
+    ] {
+        state.metrics.register_webhook(path);
+    }
+    let metrics = state.metrics.clone();
     Router::new()
         .route(MUTATE_LWS_PATH, post(mutate_lws))
         .route(VALIDATE_LWS_PATH, post(validate_lws))
         .route(MUTATE_POD_PATH, post(mutate_pod))
         .route(VALIDATE_POD_PATH, post(validate_pod))
         .with_state(state)
+        .route_layer(axum::middleware::from_fn_with_state(metrics, count))
+}
+
+/// `controller_runtime_webhook_requests_total` and `_in_flight` of the matched path.
+async fn count(
+    State(metrics): State<Metrics>,
+    path: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let webhook = path.as_str().to_string();
+    let in_flight = metrics
+        .webhook_in_flight
+        .get_or_create(&WebhookLabels {
+            webhook: webhook.clone(),
+        })
+        .clone();
+    in_flight.inc();
+    let response = next.run(request).await;
+    in_flight.dec();
+    metrics
+        .webhook_requests
+        .get_or_create(&WebhookCodeLabels {
+            code: response.status().as_u16().to_string(),
+            webhook,
+        })
+        .inc();
+    response
 }
 
 type Review = Json<AdmissionReview<DynamicObject>>;
@@ -52,16 +90,9 @@ struct Incoming {
     raw: Value,
 }
 
-/// Counts the review and splits it into the typed and the raw request; `Err` carries the
-/// reply for a body that is no AdmissionReview.
-fn parse(path: &'static str, state: &WebhookState, body: Value) -> Result<Incoming, Box<Review>> {
-    state
-        .metrics
-        .admissions
-        .get_or_create(&OperationLabels {
-            operation: path.to_string(),
-        })
-        .inc();
+/// Splits a review into the typed and the raw request; `Err` carries the reply for a body
+/// that is no AdmissionReview.
+fn parse(body: Value) -> Result<Incoming, Box<Review>> {
     let invalid =
         |message: String| Box::new(Json(AdmissionResponse::invalid(message).into_review()));
     let raw = body.get("request").cloned().unwrap_or(Value::Null);
@@ -88,7 +119,7 @@ async fn verdict(state: &WebhookState, raw: Value) -> Result<ValidationResponse,
 
 /// Defaulting: the patch from the submitted object to the module's `mutated_object`.
 async fn mutate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
-    let incoming = match parse(MUTATE_LWS_PATH, &state, body) {
+    let incoming = match parse(body) {
         Ok(incoming) => incoming,
         Err(reply) => return *reply,
     };
@@ -109,7 +140,7 @@ async fn mutate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) 
 
 /// Validation: the module's verdict, with its message and code (422 for an invalid object).
 async fn validate_lws(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
-    let incoming = match parse(VALIDATE_LWS_PATH, &state, body) {
+    let incoming = match parse(body) {
         Ok(incoming) => incoming,
         Err(reply) => return *reply,
     };
@@ -136,7 +167,7 @@ enum PodAnswer {
 
 /// Pod defaulting (labels, env, affinities): a patch to the module's pod, or its refusal.
 async fn mutate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
-    let incoming = match parse(MUTATE_POD_PATH, &state, body) {
+    let incoming = match parse(body) {
         Ok(incoming) => incoming,
         Err(reply) => return *reply,
     };
@@ -170,8 +201,8 @@ async fn mutate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) 
 }
 
 /// Pods are never refused (upstream's validator is a no-op); registered for parity.
-async fn validate_pod(State(state): State<WebhookState>, Json(body): Json<Value>) -> Review {
-    match parse(VALIDATE_POD_PATH, &state, body) {
+async fn validate_pod(Json(body): Json<Value>) -> Review {
+    match parse(body) {
         Ok(incoming) => Json(AdmissionResponse::from(&incoming.request).into_review()),
         Err(reply) => *reply,
     }
@@ -286,6 +317,47 @@ mod tests {
             "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": size,
                 "workerTemplate": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
         })
+    }
+
+    /// controller-runtime's series: every path from zero, then each answer by its code.
+    #[tokio::test]
+    async fn requests_are_counted_by_path_and_code() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let app = router(WebhookState {
+            module: Module::new(crate::engine::Engine::Native, metrics.clone()),
+            metrics,
+            scheduler_provider: None,
+        });
+        let encoded = |registry: &prometheus_client::registry::Registry| {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+            text
+        };
+        let series = |code: &str, path: &str| {
+            format!(
+                "controller_runtime_webhook_requests_total{{code=\"{code}\",webhook=\"{path}\"}}"
+            )
+        };
+        assert!(encoded(&registry).contains(&format!("{} 0", series("200", VALIDATE_POD_PATH))));
+        let request = Request::post(VALIDATE_POD_PATH)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let reply = app.oneshot(request).await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let text = encoded(&registry);
+        assert!(
+            text.contains(&format!("{} 1", series("200", VALIDATE_POD_PATH))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{} 0", series("500", MUTATE_LWS_PATH))),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "controller_runtime_webhook_requests_in_flight{{webhook=\"{VALIDATE_POD_PATH}\"}} 0"
+        )));
     }
 
     #[tokio::test]
