@@ -615,13 +615,20 @@ def copy_log(kind, round_index):
 
 
 def scrape_our_metrics():
-    """Our controller's /metrics (reconcile counts, module call time), for BENCHMARKS.md's profile."""
-    port = int(os.environ.get("LWS_HEALTH_PORT", "8081"))
+    """Our controller's /metrics (reconcile counts, module call time), for BENCHMARKS.md's profile:
+    HTTPS with the controller ServiceAccount's token (tests/e2e/controller.sh starts it so)."""
+    port = int(os.environ.get("LWS_METRICS_PORT", "8443"))
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/metrics")
+        token = subprocess.run(
+            [kubectl(), "create", "token", "lws-controller-manager", "-n", "lws-system"],
+            capture_output=True, text=True, check=True).stdout.strip()
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE  # the metrics server's certificate is self-signed
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=insecure)
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
         text = conn.getresponse().read().decode()
-    except OSError:
+    except (OSError, subprocess.CalledProcessError):
         return {}
     out = {}
     for line in text.splitlines():

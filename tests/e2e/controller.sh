@@ -8,6 +8,7 @@
 #                         .cluster/controller.kubeconfig), for tests that run their own
 #                         controllers
 # Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081),
+# LWS_METRICS_PORT (default 8443: /metrics over HTTPS, for the ServiceAccount's token),
 # LWS_INSTALL_CRD (default 1; 0 leaves the cluster's CRD as it is).
 # `up` refuses ports another process holds (a stale controller of this checkout is stopped
 # first) and counts the controller ready only when its own pid holds both ports and /readyz
@@ -20,6 +21,7 @@ STATE="$ROOT/.cluster"
 PID_FILE="$STATE/controller.pid"
 WEBHOOK_PORT="${LWS_WEBHOOK_PORT:-9443}"
 HEALTH_PORT="${LWS_HEALTH_PORT:-8081}"
+METRICS_PORT="${LWS_METRICS_PORT:-8443}"
 NS=lws-system
 SA=lws-controller-manager
 
@@ -55,23 +57,24 @@ stop_pid() {
 # (it outlived its cluster, or lost its pid file): stop it. Anything else is not ours to stop.
 claim_ports() {
   local port pid
-  for port in "$WEBHOOK_PORT" "$HEALTH_PORT"; do
+  for port in "$WEBHOOK_PORT" "$HEALTH_PORT" "$METRICS_PORT"; do
     pid="$(listener "$port")"
     if [[ -z "$pid" ]]; then
       [[ -z "$(ss -ltnH "sport = :$port")" ]] || die "port $port is taken by a process ss cannot name"
       continue
     fi
     is_our_controller "$pid" ||
-      die "port $port is taken by pid $pid ($(command_of "$pid")); stop it or set LWS_WEBHOOK_PORT/LWS_HEALTH_PORT"
+      die "port $port is taken by pid $pid ($(command_of "$pid")); stop it or set LWS_WEBHOOK_PORT/LWS_HEALTH_PORT/LWS_METRICS_PORT"
     log "port $port is held by a stale lws controller, pid $pid ($(command_of "$pid")): stopping it"
     stop_pid "$pid"
     [[ -z "$(listener "$port")" ]] || die "port $port is still taken after stopping pid $pid"
   done
 }
 
-# True when pid $1 itself listens on both ports.
+# True when pid $1 itself listens on all three ports.
 owns_ports() {
-  [[ "$(listener "$WEBHOOK_PORT")" == "$1" && "$(listener "$HEALTH_PORT")" == "$1" ]]
+  [[ "$(listener "$WEBHOOK_PORT")" == "$1" && "$(listener "$HEALTH_PORT")" == "$1" &&
+     "$(listener "$METRICS_PORT")" == "$1" ]]
 }
 
 # The process recorded in the pid file, if it is still our lws binary.
@@ -150,12 +153,13 @@ up() {
   log "starting $LWS controller (log $STATE/logs/controller.log)"
   KUBECONFIG="$STATE/controller.kubeconfig" RUST_LOG="${RUST_LOG:-info}" nohup "$LWS" controller \
     --webhook-addr "127.0.0.1:$WEBHOOK_PORT" --health-addr "127.0.0.1:$HEALTH_PORT" \
+    --metrics-bind-address "127.0.0.1:$METRICS_PORT" \
     --tls-cert "$STATE/certs/tls.crt" --tls-key "$STATE/certs/tls.key" \
     --pid-file "$PID_FILE" >"$STATE/logs/controller.log" 2>&1 &
   local started=$!
   for _ in $(seq 1 120); do
     if owns_ports "$started" && curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1; then
-      log "ready (pid $started, listening on $WEBHOOK_PORT and $HEALTH_PORT)"; return 0
+      log "ready (pid $started, listening on $WEBHOOK_PORT, $HEALTH_PORT and $METRICS_PORT)"; return 0
     fi
     if ! kill -0 "$started" 2>/dev/null; then
       log "the controller exited; last log lines:"; tail -20 "$STATE/logs/controller.log" >&2; exit 1

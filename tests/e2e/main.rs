@@ -588,8 +588,9 @@ fn controller_identity_is_least_privileged() {
     }
 }
 
-/// `/metrics`, `/healthz` and `/readyz` of the running controller (upstream's e2e checks the
-/// metrics endpoint too).
+/// `/healthz` and `/readyz` on the health port; `/metrics` as upstream's e2e suite reads it:
+/// HTTPS, HTTP/1.1, only for a token the API server authorises (the controller's own
+/// ServiceAccount, bound to `lws-metrics-reader`), with controller-runtime's series.
 #[test]
 #[ignore = "needs the local cluster and a running controller: make e2e"]
 fn metrics_and_health() {
@@ -597,30 +598,69 @@ fn metrics_and_health() {
     ns.apply(&lws("metrics", 1, 2)).unwrap();
     ns.wait_running("metrics", 2);
     ns.wait_ready("metrics", 1, 1);
-    let port = std::env::var("LWS_HEALTH_PORT").unwrap_or_else(|_| "8081".into());
-    let get = |path: &str| {
-        http_get(&format!("http://127.0.0.1:{port}{path}"))
-            .unwrap_or_else(|error| panic!("GET {path}: {error}"))
+    let health = std::env::var("LWS_HEALTH_PORT").unwrap_or_else(|_| "8081".into());
+    let get = |path: &str| http_get(&format!("http://127.0.0.1:{health}{path}"));
+    assert_eq!(get("/healthz").unwrap().trim(), "ok");
+    assert_eq!(get("/readyz").unwrap().trim(), "ok");
+    assert!(
+        get("/metrics").is_err(),
+        "/metrics is not on the health port"
+    );
+
+    let port = std::env::var("LWS_METRICS_PORT").unwrap_or_else(|_| "8443".into());
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let token = |account: &str, namespace: &str| {
+        let out = kubectl()
+            .args(["create", "token", account, "-n", namespace])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    assert_eq!(get("/healthz").trim(), "ok");
-    assert_eq!(get("/readyz").trim(), "ok");
+    assert_eq!(https_get(&url, None).unwrap().status, 401, "no token");
+    assert_eq!(https_get(&url, Some("not-a-token")).unwrap().status, 401);
+    ns.kubectl(&["create", "serviceaccount", "stranger"])
+        .unwrap();
+    let stranger = token("stranger", &ns.name);
+    assert_eq!(
+        https_get(&url, Some(&stranger)).unwrap().status,
+        403,
+        "a valid token without the metrics-reader role"
+    );
+    let reader = token("lws-controller-manager", "lws-system");
     let metrics = eventually("groups_ready of the LWS in /metrics", CONVERGE, || {
-        let metrics = get("/metrics");
-        metrics
+        let reply = https_get(&url, Some(&reader)).unwrap();
+        assert_eq!((reply.status, reply.version.as_str()), (200, "1.1"));
+        reply
+            .body
             .contains(&format!(
                 "lws_groups_ready{{namespace=\"{}\",name=\"metrics\"}} 1",
                 ns.name
             ))
-            .then_some(metrics)
+            .then_some(reply.body)
     });
     for family in [
-        "lws_reconciles_total{result=\"success\"}",
+        "controller_runtime_reconcile_total{controller=\"leaderworkerset\",result=\"success\"}",
+        "controller_runtime_reconcile_errors_total{controller=\"leaderworkerset\"}",
+        "controller_runtime_webhook_requests_total{code=\"200\",webhook=\"/mutate--v1-pod\"}",
+        "controller_runtime_webhook_requests_in_flight",
         "lws_module_call_duration_seconds_count{operation=\"reconcile\"}",
         "lws_module_call_duration_seconds_count{operation=\"mutate_pod\"}",
-        "lws_admission_reviews_total",
     ] {
         assert!(metrics.contains(family), "no {family} in /metrics");
     }
+    // The pods above went through the pod webhook.
+    let admitted = metrics
+        .lines()
+        .find(|l| l.starts_with("controller_runtime_webhook_requests_total{code=\"200\",webhook=\"/mutate--v1-pod\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(admitted >= 2.0, "pod admissions counted: {admitted}");
 }
 
 /// Issue 13: the v0.11 fields reach storage as written (our CRD carries them), the values this

@@ -87,6 +87,35 @@ pub fn http_get(url: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// What an HTTPS GET answered: the status code, the HTTP version and the body.
+pub struct HttpsReply {
+    pub status: u16,
+    pub version: String,
+    pub body: String,
+}
+
+/// GET `url` over HTTPS without verifying the certificate (self-signed, as upstream's metrics
+/// server's), with `token` as the bearer token when given.
+pub fn https_get(url: &str, token: Option<&str>) -> Result<HttpsReply, String> {
+    let mut curl = Command::new("curl");
+    curl.args(["-ksS", "-w", "\n%{http_code} %{http_version}", url]);
+    if let Some(token) = token {
+        curl.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = curl.output().map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, trailer) = text.rsplit_once('\n').ok_or("no status line")?;
+    let (status, version) = trailer.split_once(' ').ok_or("no status line")?;
+    Ok(HttpsReply {
+        status: status.parse().map_err(|_| format!("status {status:?}"))?,
+        version: version.to_string(),
+        body: body.to_string(),
+    })
+}
+
 /// Polls `check` every 500 ms until it returns `Some`, or panics with `what` after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
