@@ -23,6 +23,10 @@ pub const CERT_ROLE: &str = "lws-webhook-cert-role";
 pub const DEPLOYMENT: &str = "lws-controller-manager";
 pub const WEBHOOK_SERVICE: &str = "lws-webhook-service";
 pub const METRICS_SERVICE: &str = "lws-controller-manager-metrics-service";
+/// TokenReviews and SubjectAccessReviews, for the metrics server (upstream's `proxy-role`).
+pub const METRICS_AUTH_ROLE: &str = "lws-proxy-role";
+/// `get /metrics` (upstream's `metrics-reader`).
+pub const METRICS_READER_ROLE: &str = "lws-metrics-reader";
 pub const WEBHOOK_SECRET: &str = "lws-webhook-server-cert";
 pub const MUTATING_CONFIGURATION: &str = "lws-mutating-webhook-configuration";
 pub const VALIDATING_CONFIGURATION: &str = "lws-validating-webhook-configuration";
@@ -34,7 +38,7 @@ pub const ISSUER: &str = "lws-selfsigned-issuer";
 pub const DEFAULT_IMAGE: &str = concat!("lws:", env!("CARGO_PKG_VERSION"));
 /// The webhook server's port in the pod; the Service's 443 points here.
 pub const WEBHOOK_PORT: u16 = 9443;
-/// `/healthz`, `/readyz` and `/metrics`; the metrics Service's 8080 points here.
+/// `/healthz` and `/readyz` (HTTP), for the kubelet's probes.
 pub const HEALTH_PORT: u16 = 8081;
 /// The HTTPS `/metrics` server (upstream's port); the metrics Service's 8443 points here.
 pub const METRICS_PORT: u16 = 8443;
@@ -108,6 +112,18 @@ fn labels() -> Value {
 /// The controller pods' labels: the Deployment's and both Services' selector.
 fn selector_labels() -> Value {
     json!({"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "controller"})
+}
+
+/// Upstream's label of its manager pods (and its metrics Service), which tools and upstream's
+/// e2e suite select by (`control-plane=controller-manager`). On the pods, not in the selector:
+/// a Deployment's selector cannot change on upgrade.
+const CONTROL_PLANE_LABEL: (&str, &str) = ("control-plane", "controller-manager");
+
+/// The controller pods' labels: [`selector_labels`] and [`CONTROL_PLANE_LABEL`].
+fn pod_labels() -> Value {
+    let mut labels = selector_labels();
+    labels[CONTROL_PLANE_LABEL.0] = json!(CONTROL_PLANE_LABEL.1);
+    labels
 }
 
 /// One webhook entry: upstream's name, path, rules, failurePolicy Fail, sideEffects None.
@@ -287,7 +303,7 @@ fn namespace_object(namespace: &str) -> Value {
 }
 
 /// The controller's identity: ServiceAccount, ClusterRole and binding, the leader-election Role
-/// and binding, and [`cert_roles`].
+/// and binding, [`cert_roles`] and [`metrics_roles`].
 fn identity(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
     let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -302,7 +318,43 @@ fn identity(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
     ];
     objects.extend(leader_election_role(namespace));
     objects.extend(cert_roles(namespace, cert_management));
+    objects.extend(metrics_roles(namespace));
     objects
+}
+
+/// The metrics server's RBAC, with upstream's names: the controller may create TokenReviews and
+/// SubjectAccessReviews (to check each scraper), and its own ServiceAccount may read `/metrics`
+/// (as upstream binds it; its e2e suite scrapes with that account's token).
+pub fn metrics_roles(namespace: &str) -> [Value; 4] {
+    let role = |name: &str, rules: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": name, "labels": labels()}, "rules": rules})
+    };
+    [
+        role(
+            METRICS_AUTH_ROLE,
+            json!([
+                {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+                {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+            ]),
+        ),
+        cluster_role_binding(
+            "lws-proxy-rolebinding",
+            METRICS_AUTH_ROLE,
+            namespace,
+            SERVICE_ACCOUNT,
+        ),
+        role(
+            METRICS_READER_ROLE,
+            json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]),
+        ),
+        cluster_role_binding(
+            "lws-metrics-reader-rolebinding",
+            METRICS_READER_ROLE,
+            namespace,
+            SERVICE_ACCOUNT,
+        ),
+    ]
 }
 
 /// The empty Secret the controller fills with its serving certificate (internal mode). An apply
@@ -344,8 +396,8 @@ fn cert_manager_objects(namespace: &str) -> [Value; 2] {
     ]
 }
 
-/// The webhook Service (443 to the webhook port) and the metrics Service (8080 to the health
-/// port, where `/metrics` is served).
+/// The webhook Service (443 to the webhook port) and the metrics Service (upstream's name, port
+/// and label: 8443, `https`, to the metrics server).
 fn services(namespace: &str) -> [Value; 2] {
     [
         json!({
@@ -357,9 +409,10 @@ fn services(namespace: &str) -> [Value; 2] {
         json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": METRICS_SERVICE, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "metrics"}},
+                         "labels": {"app.kubernetes.io/name": "lws", "app.kubernetes.io/component": "metrics",
+                                    CONTROL_PLANE_LABEL.0: CONTROL_PLANE_LABEL.1}},
             "spec": {"selector": selector_labels(),
-                     "ports": [{"name": "http-metrics", "port": 8080, "targetPort": HEALTH_PORT,
+                     "ports": [{"name": "https", "port": METRICS_PORT, "targetPort": METRICS_PORT,
                                 "protocol": "TCP"}]},
         }),
     ]
@@ -381,7 +434,7 @@ fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> 
             "replicas": 2,
             "selector": {"matchLabels": selector_labels()},
             "template": {
-                "metadata": {"labels": selector_labels()},
+                "metadata": {"labels": pod_labels()},
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "terminationGracePeriodSeconds": 10,
@@ -405,9 +458,10 @@ fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> 
                             "controller",
                             format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
                             format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
+                            format!("--metrics-bind-address=0.0.0.0:{METRICS_PORT}"),
                             cert_flag,
                             "--leader-elect=true",
-                            "--log-format=json",
+                            "--log-format=console",
                             "--log-level=info",
                         ],
                         "env": [
@@ -418,6 +472,7 @@ fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> 
                         "ports": [
                             {"containerPort": WEBHOOK_PORT, "name": "webhook-server", "protocol": "TCP"},
                             {"containerPort": HEALTH_PORT, "name": "health", "protocol": "TCP"},
+                            {"containerPort": METRICS_PORT, "name": "metrics", "protocol": "TCP"},
                         ],
                         "livenessProbe": {"httpGet": {"path": "/healthz", "port": HEALTH_PORT},
                                           "initialDelaySeconds": 15, "periodSeconds": 20},

@@ -330,6 +330,7 @@ fn values_reach_the_deployment() {
             "controller",
             "--webhook-addr=$(POD_IP):9443",
             "--health-addr=$(POD_IP):8081",
+            "--metrics-bind-address=$(POD_IP):8443",
             "--cert-management=internal",
             "--cert-validity=2m",
             "--leader-elect=false",
@@ -395,7 +396,8 @@ fn the_service_monitor_is_optional_and_selects_the_metrics_service() {
         monitor["spec"]["endpoints"][0]["port"],
         service["spec"]["ports"][0]["name"]
     );
-    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8081);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8443);
+    assert_eq!(monitor["spec"]["endpoints"][0]["scheme"], "https");
 }
 
 #[test]
