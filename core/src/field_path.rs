@@ -67,6 +67,8 @@ pub enum ErrorKind {
     Duplicate { value: String },
     /// The document cannot be decoded at this field (wrong type, malformed input).
     TypeInvalid,
+    /// The value is longer than allowed; apimachinery omits the value. `Too long: <detail>`.
+    TooLong,
 }
 
 /// One problem with one field.
@@ -138,6 +140,16 @@ impl FieldError {
         }
     }
 
+    /// apimachinery's `field.TooLong` with a limit in bytes.
+    pub fn too_long(path: FieldPath, max_bytes: usize) -> Self {
+        let unit = if max_bytes == 1 { "byte" } else { "bytes" };
+        FieldError {
+            path,
+            kind: ErrorKind::TooLong,
+            detail: format!("may not be more than {max_bytes} {unit}"),
+        }
+    }
+
     /// Everything after `path: `, as apimachinery's `ErrorBody` prints it.
     pub fn message(&self) -> String {
         match &self.kind {
@@ -153,6 +165,7 @@ impl FieldError {
             }
             ErrorKind::Duplicate { value } => format!("Duplicate value: {value}"),
             ErrorKind::TypeInvalid => format!("Invalid value: {}", self.detail),
+            ErrorKind::TooLong => format!("Too long: {}", self.detail),
         }
     }
 }

@@ -17,7 +17,10 @@
 //! - A missing `metadata.namespace` is not an error: the API server always sets one, and the CLI
 //!   reads a manifest without one as namespace `default`, as kubectl does.
 
+mod metadata;
 mod v0_11;
+
+pub use metadata::TOTAL_ANNOTATION_SIZE_LIMIT_BYTES;
 
 use crate::api::{LeaderWorkerSet, SubGroupPolicyType};
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
@@ -139,7 +142,8 @@ fn sub_group_size_path() -> FieldPath {
 }
 
 /// `ValidateObjectMeta` with `NameIsDNS1035Label`: the name becomes the headless Service's name,
-/// so it must be a DNS-1035 label.
+/// so it must be a DNS-1035 label; labels and annotations as apimachinery checks them
+/// ([`metadata`]).
 fn validate_object_meta(lws: &LeaderWorkerSet) -> FieldErrors {
     let metadata = FieldPath::new("metadata");
     let mut errors = FieldErrors::new();
@@ -182,6 +186,14 @@ fn validate_object_meta(lws: &LeaderWorkerSet) -> FieldErrors {
             }
         }
     }
+    errors.extend(metadata::validate_labels(
+        lws.metadata.labels.as_ref(),
+        &metadata.child("labels"),
+    ));
+    errors.extend(metadata::validate_annotations(
+        lws.metadata.annotations.as_ref(),
+        &metadata.child("annotations"),
+    ));
     errors
 }
 
