@@ -13,8 +13,14 @@
 //! Compiling the module costs seconds of CPU and hundreds of MB, so compiled code is looked for
 //! first, in this order ([`CodeDirs`]): a read-only directory of code compiled ahead of time
 //! ([`precompile`], `lws module precompile`; `$LWS_MODULE_DIR`, baked into the image), then a
-//! writable cache (`$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`). Only a compile writes,
-//! and only to the cache; with neither directory usable the module is compiled in memory.
+//! private writable cache (`$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`). Only a compile
+//! writes, and only to the cache; with neither directory usable the module is compiled in memory.
+//! A file is loaded only when it is private and sealed for this module and engine ([`cache`]
+//! says how, and what that does and does not protect against).
+
+mod cache;
+
+pub use cache::CacheDir;
 
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
@@ -112,18 +118,19 @@ pub struct CodeDirs {
     /// Code compiled ahead of time by [`precompile`]; read, never written.
     pub precompiled: Option<PathBuf>,
     /// A cache this process may write; a compile stores its code here for the next start.
-    pub cache: Option<PathBuf>,
+    pub cache: Option<CacheDir>,
 }
 
 impl CodeDirs {
     /// `$LWS_MODULE_DIR` for precompiled code; `$LWS_CACHE/modules`, else
-    /// `$HOME/.cache/lws/modules`, for the cache.
+    /// `$HOME/.cache/lws/modules`, for the cache, sealed with the key in
+    /// `$XDG_CONFIG_HOME/lws`, else `$HOME/.config/lws`. Relative paths are ignored: never a
+    /// cache in whatever directory `lws` runs in.
     pub fn from_env() -> Self {
+        let var = |name| std::env::var_os(name);
         CodeDirs {
-            precompiled: std::env::var_os("LWS_MODULE_DIR")
-                .filter(|dir| !dir.is_empty())
-                .map(PathBuf::from),
-            cache: cache_dir(),
+            precompiled: absolute(var("LWS_MODULE_DIR")),
+            cache: cache_dir_of(var("LWS_CACHE"), var("XDG_CONFIG_HOME"), var("HOME")),
         }
     }
 }
@@ -273,12 +280,10 @@ fn define_wapc_imports(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         "__guest_request",
         |mut caller: Caller<'_, CallState>, operation_ptr: i32, payload_ptr: i32| {
             let memory = memory_of(&mut caller)?;
-            let (operation, payload) = {
-                let state = caller.data();
-                (state.operation.clone(), state.payload.clone())
-            };
-            memory.write(&mut caller, operation_ptr as u32 as usize, &operation)?;
-            memory.write(&mut caller, payload_ptr as u32 as usize, &payload)?;
+            // Copied straight from the call's state into guest memory: a payload may be MBs.
+            let (guest, state) = memory.data_and_store_mut(&mut caller);
+            write_guest(guest, operation_ptr, &state.operation)?;
+            write_guest(guest, payload_ptr, &state.payload)?;
             Ok(())
         },
     )?;
@@ -308,6 +313,17 @@ fn memory_of(caller: &mut Caller<'_, CallState>) -> wasmtime::Result<Memory> {
         .get_export("memory")
         .and_then(|e| e.into_memory())
         .ok_or_else(|| wasmtime::Error::msg("the guest exports no memory"))
+}
+
+/// Copies `bytes` into guest memory at `ptr`, or fails (a trap) when they do not fit.
+fn write_guest(memory: &mut [u8], ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+    let start = ptr as u32 as usize;
+    let end = start.checked_add(bytes.len());
+    let target = end.and_then(|end| memory.get_mut(start..end));
+    let target =
+        target.ok_or_else(|| wasmtime::Error::msg("request out of guest memory bounds"))?;
+    target.copy_from_slice(bytes);
+    Ok(())
 }
 
 fn read_guest(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
@@ -367,17 +383,19 @@ const PORTABLE_TARGET: Option<(&str, &[&str])> = Some(("aarch64-unknown-linux-gn
 )))]
 const PORTABLE_TARGET: Option<(&str, &[&str])> = None;
 
-/// Compiles `bytes` ahead of time into `dir` for the portable configuration, under the name
-/// [`precompiled_path`] gives it; returns the file written.
+/// Compiles `bytes` ahead of time into `dir` for the portable configuration, sealed, under the
+/// name [`precompiled_path`] gives it; returns the file written.
 pub fn precompile(bytes: &[u8], dir: &Path) -> Result<PathBuf, GuestError> {
     let engine = Engine::new(&portable_config()?).map_err(load_error)?;
     let compiled = engine.precompile_module(bytes).map_err(load_error)?;
-    let path = code_path(dir, &sha256_hex(bytes), &engine);
-    let io_error = |error: std::io::Error| GuestError::Load(format!("{}: {error}", path.display()));
-    std::fs::create_dir_all(dir).map_err(io_error)?;
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, compiled).map_err(io_error)?;
-    std::fs::rename(&temporary, &path).map_err(io_error)?;
+    let sha256 = sha256_hex(bytes);
+    let path = code_path(dir, &sha256, &engine);
+    let identity = cache::Identity {
+        module_sha256: &sha256,
+        engine_key: cache::engine_key(&engine),
+    };
+    cache::store(&path, &cache::Seal::precompiled(), &identity, &compiled)
+        .map_err(|refused| GuestError::Load(refused.to_string()))?;
     Ok(path)
 }
 
@@ -387,12 +405,23 @@ pub fn precompiled_path(dir: &Path, sha256: &str) -> Result<PathBuf, GuestError>
     Ok(code_path(dir, sha256, &engine))
 }
 
+/// The file in the cache directory `dir` that holds this process's compiled code for the module
+/// with `sha256`.
+pub fn cached_path(dir: &Path, sha256: &str) -> Result<PathBuf, GuestError> {
+    Ok(code_path(dir, sha256, &runtime_engine()?))
+}
+
+/// An engine configured as every [`GuestRuntime`]'s: code it compiles would load in one, were
+/// it trusted.
+pub fn runtime_engine() -> Result<Engine, GuestError> {
+    Engine::new(&engine_config()).map_err(load_error)
+}
+
 /// `<module sha256>-<engine key>.cwasm`: the name pins the source module's bytes and the
-/// configuration and wasmtime version of the engine that compiled it.
+/// configuration and wasmtime version of the engine that compiled it; the seal inside checks
+/// both again.
 fn code_path(dir: &Path, sha256: &str, engine: &Engine) -> PathBuf {
-    let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
-    let engine_key = std::hash::Hasher::finish(&hasher);
+    let engine_key = cache::engine_key(engine);
     dir.join(format!("{sha256}-{engine_key:016x}.cwasm"))
 }
 
@@ -405,63 +434,88 @@ fn compile_cached(
     dirs: &CodeDirs,
 ) -> Result<(Module, CodeSource), GuestError> {
     if let Some(dir) = &dirs.precompiled {
-        let path = precompiled_path(dir, sha256)?;
-        if let Some(module) = load_compiled(engine, &path) {
+        // Compiled by the portable engine, whose code this engine runs (wasmtime checks).
+        let portable = Engine::new(&portable_config()?).map_err(load_error)?;
+        let identity = cache::Identity {
+            module_sha256: sha256,
+            engine_key: cache::engine_key(&portable),
+        };
+        let path = code_path(dir, sha256, &portable);
+        let seal = cache::Seal::precompiled();
+        if let Some(module) = loaded(cache::load(&path, &seal, &identity, engine)) {
             return Ok((module, CodeSource::Precompiled(path)));
         }
     }
-    let Some(dir) = &dirs.cache else {
+    let identity = cache::Identity {
+        module_sha256: sha256,
+        engine_key: cache::engine_key(engine),
+    };
+    let seal = dirs.cache.as_ref().and_then(|cache| {
+        cache::Seal::cache(&cache.key_file)
+            .map_err(|refused| warn_refused(&refused, "module cache key unusable; no cache"))
+            .ok()
+            .map(|seal| (cache.dir.as_path(), seal))
+    });
+    let Some((dir, seal)) = seal else {
         let module = Module::new(engine, bytes).map_err(load_error)?;
         return Ok((module, CodeSource::Compiled));
     };
     let path = code_path(dir, sha256, engine);
-    if let Some(module) = load_compiled(engine, &path) {
+    if let Some(module) = loaded(cache::load(&path, &seal, &identity, engine)) {
         return Ok((module, CodeSource::Cached(path)));
     }
     let module = Module::new(engine, bytes).map_err(load_error)?;
-    if let Ok(compiled) = module.serialize() {
+    match module.serialize() {
         // A cache that cannot be written only costs the next start a compile.
-        let _ = std::fs::create_dir_all(dir);
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&temporary, compiled).is_ok() {
-            let _ = std::fs::rename(&temporary, &path);
+        Ok(compiled) => {
+            if let Err(refused) = cache::store(&path, &seal, &identity, &compiled) {
+                warn_refused(&refused, "compiled module not cached");
+            }
         }
+        Err(error) => tracing::warn!(error = %format!("{error:#}"), "compiled module not cached"),
     }
     Ok((module, CodeSource::Compiled))
 }
 
-/// The module compiled into `path`, if that file exists and `engine` accepts it.
-fn load_compiled(engine: &Engine, path: &Path) -> Option<Module> {
-    if !path.is_file() {
-        return None;
-    }
-    // SAFETY: only `precompile` and `compile_cached` write these files, under a name that pins
-    // the source module's sha256 and the compiling engine; wasmtime checks again that the code
-    // was built by this wasmtime version with settings this engine and this CPU can run.
-    match unsafe { Module::deserialize_file(engine, path) } {
+/// The module a load gave, logging why it was refused unless the file simply is not there.
+fn loaded(result: Result<Module, cache::Refused>) -> Option<Module> {
+    match result {
         Ok(module) => Some(module),
-        Err(error) => {
-            tracing::warn!(
-                path = %path.display(),
-                error = %format!("{error:#}"),
-                "compiled module refused; compiling it instead"
-            );
+        Err(cache::Refused::Missing(_)) => None,
+        Err(refused) => {
+            warn_refused(&refused, "compiled module refused; compiling it instead");
             None
         }
     }
 }
 
-fn cache_dir() -> Option<PathBuf> {
-    cache_dir_of(std::env::var_os("LWS_CACHE"), std::env::var_os("HOME"))
+fn warn_refused(refused: &cache::Refused, message: &'static str) {
+    tracing::warn!(reason = %refused, "{message}");
 }
 
-/// `$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`; an empty variable counts as unset (an
-/// empty `LWS_CACHE` once meant `./modules`, a cache in whatever directory `lws` ran in).
-fn cache_dir_of(lws_cache: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
-    let set = |value: Option<OsString>| value.filter(|v| !v.is_empty()).map(PathBuf::from);
-    set(lws_cache)
+/// The cache: `$LWS_CACHE/modules`, else `$HOME/.cache/lws/modules`, with its key in
+/// `$XDG_CONFIG_HOME/lws/module-cache.key`, else `$HOME/.config/lws/module-cache.key`. A variable
+/// that is empty or relative counts as unset (an empty `LWS_CACHE` once meant `./modules`, a
+/// cache in whatever directory `lws` ran in); no key location means no cache.
+fn cache_dir_of(
+    lws_cache: Option<OsString>,
+    xdg_config_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<CacheDir> {
+    let home = absolute(home);
+    let dir = absolute(lws_cache)
         .map(|dir| dir.join("modules"))
-        .or_else(|| set(home).map(|home| home.join(".cache/lws/modules")))
+        .or_else(|| home.as_ref().map(|home| home.join(".cache/lws/modules")))?;
+    let config = absolute(xdg_config_home).or_else(|| home.map(|home| home.join(".config")))?;
+    Some(CacheDir {
+        dir,
+        key_file: config.join("lws/module-cache.key"),
+    })
+}
+
+/// `value` as a path, if it is set and absolute.
+fn absolute(value: Option<OsString>) -> Option<PathBuf> {
+    value.map(PathBuf::from).filter(|path| path.is_absolute())
 }
 
 /// Advances the engine's epoch so that every store's deadline is measured in real time.
@@ -491,25 +545,39 @@ fn load_error(error: wasmtime::Error) -> GuestError {
 
 #[cfg(test)]
 mod tests {
-    use super::cache_dir_of;
+    use super::{cache_dir_of, CacheDir};
     use std::path::PathBuf;
 
+    fn cache(dir: &str, key_file: &str) -> Option<CacheDir> {
+        Some(CacheDir {
+            dir: PathBuf::from(dir),
+            key_file: PathBuf::from(key_file),
+        })
+    }
+
     #[test]
-    fn empty_variables_do_not_name_the_working_directory() {
+    fn empty_or_relative_variables_do_not_name_the_working_directory() {
         let some = |s: &str| Some(s.into());
         assert_eq!(
-            cache_dir_of(some("/c"), some("/h")),
-            Some(PathBuf::from("/c/modules"))
+            cache_dir_of(some("/c"), None, some("/h")),
+            cache("/c/modules", "/h/.config/lws/module-cache.key")
         );
         assert_eq!(
-            cache_dir_of(some(""), some("/h")),
-            Some(PathBuf::from("/h/.cache/lws/modules"))
+            cache_dir_of(some(""), some("/x"), some("/h")),
+            cache("/h/.cache/lws/modules", "/x/lws/module-cache.key")
         );
         assert_eq!(
-            cache_dir_of(None, some("/h")),
-            Some(PathBuf::from("/h/.cache/lws/modules"))
+            cache_dir_of(some("c"), some("x"), some("/h")),
+            cache("/h/.cache/lws/modules", "/h/.config/lws/module-cache.key")
         );
-        assert_eq!(cache_dir_of(some(""), some("")), None);
-        assert_eq!(cache_dir_of(None, None), None);
+        assert_eq!(
+            cache_dir_of(None, None, some("/h")),
+            cache("/h/.cache/lws/modules", "/h/.config/lws/module-cache.key")
+        );
+        // A cache without a place for its key is no cache.
+        assert_eq!(cache_dir_of(some("/c"), None, None), None);
+        assert_eq!(cache_dir_of(some(""), some(""), some("")), None);
+        assert_eq!(cache_dir_of(None, None, some("h")), None);
+        assert_eq!(cache_dir_of(None, None, None), None);
     }
 }

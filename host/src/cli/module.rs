@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use lws_host::guest::{self, CodeSource, GuestRuntime, Limits, EMBEDDED_MODULE};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 pub fn precompile(out: &Path) -> anyhow::Result<ExitCode> {
     let path = guest::precompile(EMBEDDED_MODULE, out)
         .with_context(|| format!("precompiling the embedded module into {}", out.display()))?;
-    println!("{}", path.display());
+    writeln!(std::io::stdout(), "{}", path.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -18,12 +19,14 @@ pub fn precompile(out: &Path) -> anyhow::Result<ExitCode> {
 /// compiled code came from, one `key: value` line each.
 pub fn info() -> anyhow::Result<ExitCode> {
     let runtime = GuestRuntime::embedded(Limits::default())?;
-    println!("sha256: {}", runtime.sha256());
-    println!("bytes: {}", EMBEDDED_MODULE.len());
+    // Written, not println!-ed: a closed stdout is an error to return, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sha256: {}", runtime.sha256())?;
+    writeln!(out, "bytes: {}", EMBEDDED_MODULE.len())?;
     match runtime.code_source() {
-        CodeSource::Precompiled(path) => println!("code: precompiled {}", path.display()),
-        CodeSource::Cached(path) => println!("code: cached {}", path.display()),
-        CodeSource::Compiled => println!("code: compiled"),
+        CodeSource::Precompiled(path) => writeln!(out, "code: precompiled {}", path.display())?,
+        CodeSource::Cached(path) => writeln!(out, "code: cached {}", path.display())?,
+        CodeSource::Compiled => writeln!(out, "code: compiled")?,
     }
     Ok(ExitCode::SUCCESS)
 }
