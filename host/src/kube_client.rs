@@ -1,13 +1,32 @@
-//! The controller's Kubernetes client: which cluster (`--kubeconfig`, else kube's inference) and
-//! how fast it may call it. Upstream's manager bounds its client with client-go's token bucket
-//! (`--kube-api-qps`, `--kube-api-burst`, `clientConnection`); here the same bucket is a tower
-//! layer in front of kube's HTTP stack, so every request waits for a token before it is sent.
+//! The controller's Kubernetes clients: which cluster (`--kubeconfig`, else kube's inference),
+//! how fast they may call it, and how long a call may take.
+//!
+//! Upstream's manager bounds its client with client-go's token bucket (`--kube-api-qps`,
+//! `--kube-api-burst`, `clientConnection`); here the same bucket is a tower layer in front of
+//! kube's HTTP stack, shared by every client of a [`Connection`], so every request waits for a
+//! token before it is sent.
+//!
+//! kube 5's client has no read timeout by default, so one hung call froze its reconcile
+//! forever. Every client here has connect, read and write timeouts ([`Timeouts`]); the read
+//! timeout counts from when the request was sent (kube's `reset_reader_on_write`), not from
+//! when its pooled connection went idle. Watches get a client of their own whose read timeout
+//! is longer than the watch: kube asks the server for 290 s and itself ends a silent watch
+//! after 295 s, and the read timeout must not cut a healthy quiet watch before that.
+//!
+//! kube's retry layer (429, 503, 504: up to 15 retries, 5 ms doubling to 1000 s) is off: its
+//! waits are invisible to the caller, and kept one Lease renew in flight far past its
+//! deadline. A failed call fails its reconcile, and the controller's own per-object backoff
+//! retries it ([`crate::controller::backoff`]).
 //!
 //! # Guarantees
 //! Over any interval of length T at most `burst + qps * T` requests start. A watch is one
-//! request: its long stream is not throttled, only its (re)start.
+//! request: its long stream is not throttled, only its (re)start. No read waits longer than
+//! the client's read timeout. Through a client built with a [`Fence`], no request is sent once
+//! the fence has shut, and a response still awaited then is dropped (the request cancelled).
 
+use crate::controller::leader::Fence;
 use anyhow::Context as _;
+use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -67,23 +86,146 @@ impl ClientOptions {
     }
 }
 
-/// Connects as `options` say. Nothing is sent yet: the first request proves the connection.
-pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
-    let config = match &options.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading --kubeconfig {}", path.display()))?;
-            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("using --kubeconfig {}", path.display()))?
-        }
-        None => Config::infer().await.context("finding the cluster")?,
+/// How long one call may wait, in each phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the TCP (and TLS) connection to be established.
+    pub connect: Duration,
+    /// Between two reads of the answer, counted from when the request was written.
+    pub read: Duration,
+    /// For each write of the request.
+    pub write: Duration,
+}
+
+impl Timeouts {
+    /// Every call but watches. The API server ends a non-watch request itself after its
+    /// `--request-timeout` (60 s by default): a read still waiting later is on a dead
+    /// connection.
+    pub const REQUESTS: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        read: Duration::from_secs(70),
+        write: Duration::from_secs(70),
     };
-    let builder = ClientBuilder::try_from(config).context("building the client")?;
-    Ok(match options.quota() {
-        Some(quota) => builder.with_layer(&RateLimitLayer::new(quota)).build(),
-        None => builder.build(),
-    })
+    /// Watches (and their lists): longer than the 290 s watch plus kube's own 5 s idle margin.
+    pub const WATCHES: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        read: Duration::from_secs(300),
+        write: Duration::from_secs(70),
+    };
+}
+
+/// One cluster and one rate limit; [`Connection::client`] makes clients that share both.
+#[derive(Clone)]
+pub struct Connection {
+    config: Config,
+    rate: Option<RateLimitLayer>,
+}
+
+impl Connection {
+    /// Finds the cluster as `options` say. Nothing is sent yet: the first request proves it.
+    pub async fn open(options: &ClientOptions) -> anyhow::Result<Self> {
+        let config = match &options.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading --kubeconfig {}", path.display()))?;
+                Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .with_context(|| format!("using --kubeconfig {}", path.display()))?
+            }
+            None => Config::infer().await.context("finding the cluster")?,
+        };
+        Ok(Connection::new(config, options))
+    }
+
+    /// `config`'s cluster with `options`' rate limit (`options.kubeconfig` is not read).
+    pub fn new(config: Config, options: &ClientOptions) -> Self {
+        Connection {
+            config,
+            rate: options.quota().map(RateLimitLayer::new),
+        }
+    }
+
+    /// A client with `timeouts`; with a `fence`, one that sends only while it is open.
+    pub fn client(&self, timeouts: Timeouts, fence: Option<&Fence>) -> anyhow::Result<Client> {
+        let mut config = self.config.clone();
+        config.connect_timeout = Some(timeouts.connect);
+        config.read_timeout = Some(timeouts.read);
+        config.write_timeout = Some(timeouts.write);
+        config.reset_reader_on_write = true;
+        config.default_retry = false;
+        let builder = ClientBuilder::try_from(config)
+            .context("building the client")?
+            .with_layer(&FenceLayer {
+                fence: fence.cloned(),
+            });
+        Ok(match &self.rate {
+            Some(rate) => builder.with_layer(rate).build(),
+            None => builder.build(),
+        })
+    }
+}
+
+/// Sends a request only while its [`Fence`] is open, and cuts off the answer when it shuts;
+/// without a fence it passes everything. It sits below the rate limit, so a request that
+/// waited for a token is checked when it is finally sent.
+#[derive(Clone)]
+pub struct FenceLayer {
+    fence: Option<Fence>,
+}
+
+impl<S> Layer<S> for FenceLayer {
+    type Service = Fenced<S>;
+
+    fn layer(&self, inner: S) -> Fenced<S> {
+        Fenced {
+            inner,
+            fence: self.fence.clone(),
+        }
+    }
+}
+
+/// The service [`FenceLayer`] makes.
+pub struct Fenced<S> {
+    inner: S,
+    fence: Option<Fence>,
+}
+
+/// What a request refused or cut off by the fence fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("not the leader: the leader-election fence has shut")]
+pub struct FenceShut;
+
+impl<S, R> Service<R> for Fenced<S>
+where
+    S: Service<R>,
+    S::Response: Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, tower::BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let Some(fence) = self.fence.clone() else {
+            let answer = self.inner.call(request);
+            return Box::pin(async move { answer.await.map_err(Into::into) });
+        };
+        if !fence.is_open() {
+            return Box::pin(std::future::ready(Err(FenceShut.into())));
+        }
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            match fence.guard(answer).await {
+                Some(answer) => answer.map_err(Into::into),
+                None => Err(FenceShut.into()),
+            }
+        })
+    }
 }
 
 /// Makes every request through it take a token from one shared bucket first.
@@ -228,5 +370,105 @@ mod tests {
         // The bucket is shared by every service the layer made.
         let mut other = layer.layer(Echo);
         assert!(other.ready().now_or_never().is_none());
+    }
+
+    /// A service whose answers never come, to see what cuts them off.
+    #[derive(Clone)]
+    struct Hang;
+
+    impl Service<u32> for Hang {
+        type Response = u32;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Pending<Result<u32, Self::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: u32) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    /// Guards a test against hanging; never a pass condition.
+    const HANG: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_fence_refuses_requests_once_shut_and_passes_them_while_open() {
+        let fence = Fence::closed();
+        let layer = FenceLayer {
+            fence: Some(fence.clone()),
+        };
+        let refused = layer.layer(Echo).oneshot(1).await;
+        assert!(
+            refused.unwrap_err().is::<FenceShut>(),
+            "closed: nothing is sent"
+        );
+        fence.open_until(std::time::Instant::now() + Duration::from_secs(3600));
+        assert_eq!(layer.layer(Echo).oneshot(2).await.unwrap(), 2);
+        fence.close();
+        assert!(layer
+            .layer(Echo)
+            .oneshot(3)
+            .await
+            .unwrap_err()
+            .is::<FenceShut>());
+        // Without a fence everything passes.
+        let open = FenceLayer { fence: None };
+        assert_eq!(open.layer(Echo).oneshot(4).await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_fence_cuts_off_an_answer_still_awaited_when_it_shuts() {
+        let fence = Fence::closed();
+        fence.open_until(std::time::Instant::now() + Duration::from_millis(50));
+        let layer = FenceLayer {
+            fence: Some(fence.clone()),
+        };
+        let answer = tokio::time::timeout(HANG, layer.layer(Hang).oneshot(1)).await;
+        let error = answer
+            .expect("the fence's deadline ends the call")
+            .unwrap_err();
+        assert!(error.is::<FenceShut>(), "{error}");
+    }
+
+    #[test]
+    fn watches_outlast_kubes_watch_and_idle_timeout() {
+        // kube asks the server for 290 s and ends a silent watch itself after 295 s.
+        assert!(Timeouts::WATCHES.read > Duration::from_secs(295));
+        // The API server's own --request-timeout (60 s) ends a live request first.
+        assert!(Timeouts::REQUESTS.read > Duration::from_secs(60));
+        assert!(Timeouts::REQUESTS.read < Timeouts::WATCHES.read);
+    }
+
+    #[tokio::test]
+    async fn a_hung_call_fails_with_the_read_timeout() {
+        // Accepts connections and never answers (holding them open).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let connection =
+            Connection::new(Config::new(url.parse().unwrap()), &ClientOptions::default());
+        let timeouts = Timeouts {
+            read: Duration::from_millis(200),
+            ..Timeouts::REQUESTS
+        };
+        let client = connection.client(timeouts, None).unwrap();
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "default");
+        let answer = tokio::time::timeout(HANG, api.get("x")).await;
+        let error = answer.expect("the read timeout ends the call").unwrap_err();
+        let timed_out =
+            std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| {
+                e.source()
+            })
+            .any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+            });
+        assert!(timed_out, "expected a read timeout, got {error:?}");
     }
 }

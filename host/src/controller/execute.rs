@@ -1,6 +1,7 @@
 //! Carries out a [`ReconcilePlan`] against the API server, in the order the contract states:
 //! create, apply, delete, status, events. Nothing here looks inside the objects beyond what
-//! addressing them needs (apiVersion, kind, namespace, name).
+//! addressing them needs (apiVersion, kind, namespace, name). Events are reports: one that
+//! cannot be recorded is logged and counted, and the reconcile goes on.
 
 use super::events::{EventRecorder, NewEvent};
 use super::Error;
@@ -43,7 +44,7 @@ impl Executor<'_> {
                 .map_err(Error::StatusWrite)?;
         }
         for event in &plan.events {
-            self.publish(event).await?;
+            self.publish(event).await;
         }
         Ok(())
     }
@@ -111,7 +112,7 @@ impl Executor<'_> {
     }
 
     /// Records one event through events.k8s.io, regarding the LeaderWorkerSet.
-    async fn publish(&self, planned: &PlannedEvent) -> Result<(), Error> {
+    async fn publish(&self, planned: &PlannedEvent) {
         let event = NewEvent {
             type_: match planned.type_ {
                 EventType::Normal => "Normal",
@@ -129,10 +130,7 @@ impl Executor<'_> {
                 ..ObjectReference::default()
             }),
         };
-        self.recorder
-            .publish(event, &self.regarding)
-            .await
-            .map_err(Error::Event)
+        self.recorder.record(event, &self.regarding).await
     }
 
     /// The namespaced API for `object`'s kind, and `object` as a [`DynamicObject`].

@@ -8,12 +8,15 @@
 //! 3. One module call, `reconcile`, on the blocking pool, returns the [`ReconcilePlan`].
 //! 4. [`execute::Executor`] carries it out: create, apply (field manager `lws`), delete, status,
 //!    events; then the controller requeues when the plan asks.
+//! 5. A failure is retried after a per-object exponential backoff with a shared rate limit
+//!    ([`backoff`]); at most [`serve::MAX_CONCURRENT_RECONCILES`] reconciles run at once.
 //!
 //! # Guarantees
 //! The host takes no LeaderWorkerSet decision: what to create, what the status says, which event
 //! to emit, all come from the plan. A failed step ends the reconcile with an [`Error`]; the
 //! next reconcile starts from the stores again, so every step is safe to repeat.
 
+pub mod backoff;
 pub mod events;
 pub mod execute;
 pub mod leader;
@@ -24,8 +27,11 @@ pub mod module;
 pub mod observe;
 mod serve;
 
-pub use serve::{run, ControllerConfig, LeaderElection, WebhookListener};
+pub use serve::{
+    run, ControllerConfig, LeaderElection, WebhookListener, MAX_CONCURRENT_RECONCILES,
+};
 
+use backoff::Backoff;
 use events::EventRecorder;
 use execute::Executor;
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -76,8 +82,6 @@ pub enum Error {
     /// Writing the status subresource failed (a conflict is retried at once).
     #[error("writing status: {0}")]
     StatusWrite(#[source] kube::Error),
-    #[error("recording an event: {0}")]
-    Event(#[source] kube::Error),
 }
 
 impl Error {
@@ -92,15 +96,15 @@ impl Error {
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
             Error::StatusWrite(_) => "status_write",
-            Error::Event(_) => "event",
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Handles only: the client, the module, the stores, the recorder, the metrics.
+/// Handles only: the client, the module, the stores, the recorder, the metrics, the backoff.
 pub struct Context {
+    /// Writes only while this process leads (see [`leader::Fence`]).
     pub client: Client,
     pub module: Module,
     pub stores: Stores,
@@ -110,12 +114,22 @@ pub struct Context {
     pub lws_resource: ApiResource,
     /// Passed through to the module (`volcano` or none).
     pub scheduler_provider: Option<String>,
+    /// Failures per LeaderWorkerSet, for [`error_policy`]'s delays.
+    pub backoff: Backoff,
 }
 
 /// How long a reconcile waits for the stores' first list before it requeues instead.
 const STORES_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A reconcile with nothing pending still runs this often, in case a watch event was missed.
 const RESYNC: Duration = Duration::from_secs(300);
+/// The first retry of a failure that the same input would repeat (a module or decode error):
+/// waiting for a change or a fix, not hammering.
+const PERSISTENT_BASE_DELAY: Duration = Duration::from_secs(30);
+
+/// The backoff's key of a LeaderWorkerSet.
+pub fn backoff_key(obj: &DynamicObject) -> backoff::Key {
+    (obj.namespace(), obj.name_any())
+}
 
 /// Observes, asks the module, applies. See the module docs for the flow.
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action> {
@@ -148,6 +162,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         regarding: obj.object_ref(&ctx.lws_resource),
     };
     executor.execute(&plan).await?;
+    ctx.backoff.forget(&backoff_key(&obj));
 
     let ready = match &plan.status {
         Some(status) => i64::from(status.ready_replicas),
@@ -178,7 +193,8 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     })
 }
 
-/// Logs the failure, counts it, and picks the retry delay by what failed.
+/// Logs the failure, counts it, and picks the retry delay: per object, doubling from a base
+/// chosen by what failed, within the shared retry rate ([`backoff`]).
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(lws = %obj.name_any(), namespace = ?obj.namespace(), %error, "reconcile failed");
     ctx.metrics.count_reconcile("error");
@@ -194,19 +210,19 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -
             error: error.metric_label(),
         })
         .inc();
-    let delay = match error {
-        // Another writer got there first: the stores catch up within moments.
+    let base = match error {
+        // Another writer got there first, or the API server failed: the stores catch up
+        // within moments, so retry soon.
         Error::StatusWrite(_)
         | Error::Create { .. }
         | Error::Apply { .. }
-        | Error::Delete { .. } => Duration::from_secs(2),
-        Error::Event(_) => Duration::from_secs(5),
+        | Error::Delete { .. } => backoff::API_BASE_DELAY,
         // Retrying the same input gives the same answer; wait for a change or a fix.
         Error::DecodeLws(_) | Error::Module(_) | Error::BadAnswer(_) | Error::BadPlan(_) => {
-            Duration::from_secs(30)
+            PERSISTENT_BASE_DELAY
         }
     };
-    Action::requeue(delay)
+    Action::requeue(ctx.backoff.next_delay(&backoff_key(&obj), base))
 }
 
 #[cfg(test)]

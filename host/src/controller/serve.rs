@@ -1,6 +1,7 @@
 //! Wiring: the client, the reflectors, the controller, the webhook server, the health server,
 //! the metrics server, and the shutdown that stops them together.
 
+use super::backoff::Backoff;
 use super::events::EventRecorder;
 use super::leader::{Held, LeaseLock, LeaseTiming};
 use super::metrics::{LwsLabels, Metrics};
@@ -10,6 +11,7 @@ use super::observe::Stores;
 use super::{error_policy, reconcile, Context};
 use crate::certs::{self, CertSource, ServingCert};
 use crate::engine::Engine;
+use crate::kube_client::{Connection, Timeouts};
 use crate::webhook::{self, WebhookState};
 use anyhow::Context as _;
 use axum::extract::State;
@@ -34,6 +36,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the controller may drain after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(5);
+/// At most this many LeaderWorkerSets reconcile at once (one object never twice at once).
+/// Upstream runs two controllers (LeaderWorkerSets, leader Pods) with controller-runtime's
+/// default of one worker each; ours does both jobs in one, so two.
+pub const MAX_CONCURRENT_RECONCILES: u16 = 2;
 
 /// What `lws controller` is told on the command line.
 pub struct ControllerConfig {
@@ -115,9 +121,19 @@ fn owner_by_label<K: Resource>(
 /// Runs until SIGTERM or SIGINT; returns once everything has stopped.
 pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = crate::kube_client::connect(&config.client)
+    // Three clients of one connection (one rate limit): calls anyone may make (the Lease,
+    // certificates, token reviews), watches, and the reconciles' writes, fenced by the Lease.
+    let connection = Connection::open(&config.client)
         .await
         .context("connecting to the cluster")?;
+    let client = connection.client(Timeouts::REQUESTS, None)?;
+    let watch_client = connection.client(Timeouts::WATCHES, None)?;
+    let lease = config.leader_election.map(|election| {
+        let api = kube::Api::namespaced(client.clone(), &election.namespace);
+        LeaseLock::new(api, election.name, election.identity, election.timing)
+    });
+    let fence = lease.as_ref().map(LeaseLock::fence);
+    let writer = connection.client(Timeouts::REQUESTS, fence.as_ref())?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
 
@@ -144,19 +160,27 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let (node_store, node_writer) = reflector::store();
     let (stores, synced) = Stores::new(sts_store, pod_store, svc_store, rev_store, node_store);
     let sts_stream = reflect(
-        Api::<StatefulSet>::all(client.clone()),
+        Api::<StatefulSet>::all(watch_client.clone()),
         children(),
         sts_writer,
     );
-    let pod_stream = reflect(Api::<Pod>::all(client.clone()), children(), pod_writer);
-    let svc_stream = reflect(Api::<Service>::all(client.clone()), children(), svc_writer);
+    let pod_stream = reflect(
+        Api::<Pod>::all(watch_client.clone()),
+        children(),
+        pod_writer,
+    );
+    let svc_stream = reflect(
+        Api::<Service>::all(watch_client.clone()),
+        children(),
+        svc_writer,
+    );
     let rev_stream = reflect(
-        Api::<ControllerRevision>::all(client.clone()),
+        Api::<ControllerRevision>::all(watch_client.clone()),
         children(),
         rev_writer,
     );
     let node_stream = reflect(
-        Api::<Node>::all(client.clone()),
+        Api::<Node>::all(watch_client.clone()),
         watcher::Config::default(),
         node_writer,
     );
@@ -174,20 +198,27 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
 
     let instance = config.instance.or_else(|| std::env::var("HOSTNAME").ok());
-    let recorder = EventRecorder::new(client.clone(), "leaderworkerset", instance);
+    let recorder = EventRecorder::new(writer.clone(), "leaderworkerset", instance);
+    registry.register(
+        "lws_event_failures",
+        "Events that could not be recorded (the reconcile went on)",
+        recorder.failures(),
+    );
     let context_stores = stores.clone();
     let context = Arc::new(Context {
-        client: client.clone(),
+        client: writer,
         module: module.clone(),
         stores,
         recorder,
         metrics: metrics.clone(),
         lws_resource: lws_resource.clone(),
         scheduler_provider: config.scheduler_provider.clone(),
+        backoff: Backoff::default(),
     });
 
-    let lws_api = Api::<DynamicObject>::all_with(client.clone(), &lws_resource);
+    let lws_api = Api::<DynamicObject>::all_with(watch_client.clone(), &lws_resource);
     let gauges = metrics.groups_ready.clone();
+    let forget = context.clone();
     let stop = shutdown.clone();
     let controller =
         Controller::new_with(lws_api, watcher::Config::default(), lws_resource.clone())
@@ -197,16 +228,23 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             )
             .watches_stream(pod_stream, owner_by_label::<Pod>(lws_resource.clone()))
             .watches_stream(svc_stream, owner_by_label::<Service>(lws_resource.clone()))
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES),
+            )
             .graceful_shutdown_on(async move { stop.cancelled().await })
             .run(reconcile, error_policy, context)
             .for_each(move |result| {
                 let gauges = gauges.clone();
+                let forget = forget.clone();
                 async move {
                     match result {
                         Ok((object, _)) => tracing::debug!(lws = %object.name, "reconciled"),
                         // Deleted: its series would otherwise report the last value forever.
                         Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
                             tracing::debug!(lws = %object.name, "gone");
+                            forget
+                                .backoff
+                                .forget(&(object.namespace.clone(), object.name.clone()));
                             gauges.remove(&LwsLabels {
                                 namespace: object.namespace.clone().unwrap_or_default(),
                                 name: object.name.clone(),
@@ -218,7 +256,7 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             });
 
     // A standby (waiting for the Lease) is ready: it serves the webhooks.
-    let standby = Arc::new(AtomicBool::new(config.leader_election.is_some()));
+    let standby = Arc::new(AtomicBool::new(lease.is_some()));
     let webhook = config
         .webhook
         .map(|listener| (listener, Arc::new(ServingCert::default())));
@@ -280,10 +318,6 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
     tracing::info!(health = ?config.health_addr, metrics = ?config.metrics_addr, "controller started");
 
-    let lease = config.leader_election.map(|election| {
-        let api = kube::Api::namespaced(client.clone(), &election.namespace);
-        LeaseLock::new(api, election.name, election.identity, election.timing)
-    });
     let elected = match &lease {
         Some(lock) => {
             tracing::info!(identity = %lock.identity(), "standing for the leader lease");
@@ -292,20 +326,11 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         None => true,
     };
     standby.store(false, Ordering::Relaxed);
-    // Resolves only when leadership is lost; then reconciling stops at once.
-    let leading = async {
-        match &lease {
-            Some(lock) => match lock.hold(&shutdown).await {
-                Held::Lost(reason) => reason,
-                Held::Shutdown => std::future::pending().await,
-            },
-            None => std::future::pending().await,
-        }
-    };
 
     // After SIGTERM the controller takes no new work and finishes the reconciles in flight; it
     // also holds on to scheduled requeues, so it gets DRAIN and is then dropped (every
-    // reconcile starts over from the stores, so an abandoned one loses nothing).
+    // reconcile starts over from the stores, so an abandoned one loses nothing). The Lease is
+    // renewed meanwhile.
     let drain_deadline = {
         let shutdown = shutdown.clone();
         async move {
@@ -313,21 +338,27 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             tokio::time::sleep(DRAIN).await;
         }
     };
-    let mut lost = None;
-    if elected {
+    let work = async {
         tokio::select! {
             () = controller => {}
             () = drain_deadline => tracing::info!(drain = ?DRAIN, "stopping with reconciles still queued"),
-            reason = leading => {
+        }
+    };
+    let mut lost = None;
+    match &lease {
+        // Losing the Lease drops the controller, reconciles in flight included, by the
+        // renew deadline (see `leader`): then this process exits.
+        Some(lock) if elected => match lock.lead(work).await {
+            Held::Finished => lock.release().await,
+            Held::Lost(reason) => {
                 tracing::error!(%reason, "lost the leader lease: stopping");
                 lost = Some(reason);
             }
-        }
+        },
+        Some(_) => {}
+        None => work.await,
     }
     shutdown.cancel();
-    if let (Some(lock), None, true) = (&lease, &lost, elected) {
-        lock.release().await;
-    }
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
     }
