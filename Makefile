@@ -128,3 +128,21 @@ demo: build ## cluster, controller, the seed's sample: 12 pods Running
 demo-down: ## stop the demo's controller and the local cluster
 	@$(E2E_CONTROLLER) down
 	@if [ -f .cluster/pids ]; then $(MAKE) --no-print-directory cluster-down; fi
+
+# Structure-aware fuzzing (fuzz/src/lib.rs): every module operation natively, through wasmtime
+# (checked against native), and the CLI's manifest reader; cargo-fuzz on the nightly toolchain.
+# Short by default; issue 14's campaign: make fuzz FUZZ_RUNS=1000000 FUZZ_WASM_RUNS=100000.
+FUZZ_RUNS ?= 20000
+FUZZ_WASM_RUNS ?= 2000
+FUZZ_DOCUMENT_RUNS ?= $(FUZZ_RUNS)
+.PHONY: fuzz
+fuzz: wasm ## fuzz the module's operations (native, wasmtime) and the manifest reader; FUZZ_RUNS, FUZZ_WASM_RUNS set the counts
+	@rustup toolchain list | grep -q '^nightly' || { echo "[fuzz] needs the nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@cd fuzz && for run in ops_native:$(FUZZ_RUNS) ops_wasm:$(FUZZ_WASM_RUNS) documents:$(FUZZ_DOCUMENT_RUNS); do \
+	  target=$${run%%:*}; runs=$${run##*:}; seeds=; [ $$target = documents ] && seeds=../examples; \
+	  mkdir -p corpus/$$target target; echo "[fuzz] $$target: $$runs inputs"; \
+	  cargo +nightly fuzz run -s none $$target corpus/$$target $$seeds -- -runs=$$runs -timeout=10 -print_final_stats=1 2>&1 \
+	    | tee target/$$target.log | grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|panicked|ERROR|SUMMARY|Test unit written'; \
+	  status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || { echo "[fuzz] $$target FAILED (fuzz/target/$$target.log)"; exit $$status; }; \
+	done
