@@ -27,6 +27,7 @@
 //! written rounded *up* to whole seconds, so it is never shorter than the leader assumes.
 //!
 //! # Assumptions
+//! - `renew_deadline < lease_duration`, as client-go requires (the settings refuse others).
 //! - Clocks: no agreement on wall time is needed (renewTime is never compared across
 //!   processes; client-go does the same). Each process measures on its monotonic clock, and
 //!   the two must not drift apart by more than `lease_duration - renew_deadline` over one
