@@ -210,7 +210,13 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -
             error: error.metric_label(),
         })
         .inc();
-    let base = match error {
+    let base = retry_base(error);
+    Action::requeue(ctx.backoff.next_delay(&backoff_key(&obj), base))
+}
+
+/// The first retry's delay after `error`; each further failure doubles it.
+fn retry_base(error: &Error) -> Duration {
+    match error {
         // Another writer got there first, or the API server failed: the stores catch up
         // within moments, so retry soon.
         Error::StatusWrite(_)
@@ -221,8 +227,7 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -
         Error::DecodeLws(_) | Error::Module(_) | Error::BadAnswer(_) | Error::BadPlan(_) => {
             PERSISTENT_BASE_DELAY
         }
-    };
-    Action::requeue(ctx.backoff.next_delay(&backoff_key(&obj), base))
+    }
 }
 
 #[cfg(test)]
@@ -239,5 +244,40 @@ mod tests {
             assert_send(reconcile(obj, ctx));
         }
         let _ = check;
+    }
+
+    #[test]
+    fn api_failures_retry_soon_and_repeatable_ones_late() {
+        let api = || {
+            kube::Error::Api(Box::new(kube::core::Status::failure(
+                "conflict", "Conflict",
+            )))
+        };
+        let what = || "StatefulSet default/lws".to_string();
+        for error in [
+            Error::StatusWrite(api()),
+            Error::Create {
+                what: what(),
+                source: api(),
+            },
+            Error::Apply {
+                what: what(),
+                source: api(),
+            },
+            Error::Delete {
+                what: what(),
+                source: api(),
+            },
+        ] {
+            assert_eq!(retry_base(&error), backoff::API_BASE_DELAY, "{error}");
+        }
+        let bad_json = || serde_json::from_str::<u8>("x").unwrap_err();
+        for error in [
+            Error::DecodeLws(bad_json()),
+            Error::BadAnswer(bad_json()),
+            Error::BadPlan("no kind".to_string()),
+        ] {
+            assert_eq!(retry_base(&error), PERSISTENT_BASE_DELAY, "{error}");
+        }
     }
 }
