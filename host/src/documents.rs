@@ -14,7 +14,7 @@
 //! [`Budget`]: serde_saphyr::Budget
 
 use anyhow::Context;
-use serde_saphyr::granit_parser::{self, Event, Parser};
+use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle};
 use std::io::Read;
 
 /// One document of the input, numbered from 1 as `kubectl` counts them.
@@ -56,8 +56,69 @@ impl std::fmt::Display for ParseFailure {
     }
 }
 
-/// Reads `path` (`-` for stdin) into its non-empty documents.
-pub fn read(path: &str) -> anyhow::Result<Result<Vec<Document>, ParseFailure>> {
+/// A whole input, split into documents that are parsed one at a time as they are taken: only
+/// the text and one document's value are held at once, not every document's.
+pub struct Input {
+    text: String,
+    format: Format,
+}
+
+enum Format {
+    Json,
+    Yaml(Vec<DocumentSpan>),
+}
+
+impl Input {
+    /// Splits `text`; a YAML syntax error, or an input with no documents, fails here.
+    pub fn new(text: String) -> Result<Self, ParseFailure> {
+        let trimmed = text.trim_start();
+        let format = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            Format::Json
+        } else {
+            Format::Yaml(split_yaml(&text)?)
+        };
+        let input = Input { text, format };
+        if input.len() == 0 {
+            return Err(ParseFailure {
+                number: None,
+                message: "no LeaderWorkerSet documents in input".to_string(),
+            });
+        }
+        Ok(input)
+    }
+
+    /// How many documents are not empty.
+    pub fn len(&self) -> usize {
+        match &self.format {
+            Format::Json => 1,
+            Format::Yaml(spans) => spans.iter().filter(|span| !span.empty).count(),
+        }
+    }
+
+    /// Whether no document holds anything (never, for an `Input` that [`Input::new`] made).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The non-empty documents, each parsed when it is reached.
+    pub fn documents(&self) -> impl Iterator<Item = Result<Document, ParseFailure>> + '_ {
+        let spans = match &self.format {
+            Format::Json => &[][..],
+            Format::Yaml(spans) => &spans[..],
+        };
+        let json = matches!(self.format, Format::Json).then(|| parse_json(&self.text));
+        let yaml = spans
+            .iter()
+            .enumerate()
+            .filter(|(_, span)| !span.empty)
+            .map(|(index, span)| parse_yaml_document(&self.text, index + 1, span))
+            .filter(|document| !matches!(document, Ok(document) if document.value.is_null()));
+        json.into_iter().chain(yaml)
+    }
+}
+
+/// Reads `path` (`-` for stdin), at most [`MAX_INPUT_BYTES`], and splits it into documents.
+pub fn read(path: &str) -> anyhow::Result<Result<Input, ParseFailure>> {
     let text = if path == "-" {
         read_bounded(std::io::stdin().lock()).context("reading stdin")?
     } else {
@@ -65,7 +126,7 @@ pub fn read(path: &str) -> anyhow::Result<Result<Vec<Document>, ParseFailure>> {
         read_bounded(file).with_context(|| format!("reading {path}"))?
     };
     Ok(match text {
-        Some(text) => parse(&text),
+        Some(text) => Input::new(text),
         None => Err(ParseFailure {
             number: None,
             message: format!("the input is larger than {MAX_INPUT_BYTES} bytes"),
@@ -82,22 +143,11 @@ fn read_bounded(reader: impl Read) -> std::io::Result<Option<String>> {
     Ok((text.len() <= MAX_INPUT_BYTES).then_some(text))
 }
 
-/// Splits `text` into documents. JSON input is parsed as JSON (its errors are clearer);
-/// anything else as a YAML stream, skipping empty documents as `kubectl apply` does.
+/// Every non-empty document of `text`, or the first failure. JSON input is parsed as JSON (its
+/// errors are clearer); anything else as a YAML stream, skipping empty documents as
+/// `kubectl apply` does.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseFailure> {
-    let trimmed = text.trim_start();
-    let documents = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        vec![parse_json(text)?]
-    } else {
-        parse_yaml(text)?
-    };
-    if documents.is_empty() {
-        return Err(ParseFailure {
-            number: None,
-            message: "no LeaderWorkerSet documents in input".to_string(),
-        });
-    }
-    Ok(documents)
+    Input::new(text.to_string())?.documents().collect()
 }
 
 fn parse_json(text: &str) -> Result<Document, ParseFailure> {
@@ -116,31 +166,27 @@ fn parse_json(text: &str) -> Result<Document, ParseFailure> {
     Ok(Document { number: 1, value })
 }
 
-/// A YAML stream, document by document: the parser's events mark where each document starts
-/// (so documents keep their numbers, empty ones included), then each is deserialized alone.
-fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseFailure> {
-    let mut documents = Vec::new();
-    for (index, document) in split_yaml(text)?.into_iter().enumerate() {
-        let number = index + 1;
-        let failure = |message: String| ParseFailure {
-            number: Some(number),
-            message,
-        };
-        let source = &text[document.start..document.end];
-        check_size(source.len()).map_err(failure)?;
-        let value: serde_json::Value = serde_saphyr::from_str_with_options(source, yaml_options())
-            .map_err(|error| {
-                let rendered = error.render_with_options(serde_saphyr::render_options! {
-                    snippets: serde_saphyr::SnippetMode::Off,
-                    line_offset: document.line_offset,
-                });
-                failure(format!("malformed YAML: {rendered}"))
-            })?;
-        if !value.is_null() {
-            documents.push(Document { number, value });
-        }
-    }
-    Ok(documents)
+/// Document `number` of a YAML stream, deserialized alone from its span.
+fn parse_yaml_document(
+    text: &str,
+    number: usize,
+    span: &DocumentSpan,
+) -> Result<Document, ParseFailure> {
+    let failure = |message: String| ParseFailure {
+        number: Some(number),
+        message,
+    };
+    let source = &text[span.start..span.end];
+    check_size(source.len()).map_err(failure)?;
+    let value: serde_json::Value = serde_saphyr::from_str_with_options(source, yaml_options())
+        .map_err(|error| {
+            let rendered = error.render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+                line_offset: span.line_offset,
+            });
+            failure(format!("malformed YAML: {rendered}"))
+        })?;
+    Ok(Document { number, value })
 }
 
 /// Where one YAML document lies in the stream.
@@ -149,6 +195,8 @@ struct DocumentSpan {
     end: usize,
     /// Lines before `start`, to report a parser error at its line in the whole input.
     line_offset: u64,
+    /// Nothing but a plain null scalar (or nothing at all): skipped, as kubectl does.
+    empty: bool,
 }
 
 /// Each document's byte range, from one pass of the (bounded, linear) parser over the stream.
@@ -156,6 +204,9 @@ struct DocumentSpan {
 fn split_yaml(text: &str) -> Result<Vec<DocumentSpan>, ParseFailure> {
     let mut parser = Parser::new_from_str_with_options(text, parser_options());
     let mut spans: Vec<DocumentSpan> = Vec::new();
+    // Node events of the current document, and whether the first was a plain null scalar.
+    let mut nodes = 0usize;
+    let mut null_scalar = false;
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|error| ParseFailure {
             number: Some(spans.len().max(1)),
@@ -172,8 +223,23 @@ fn split_yaml(text: &str) -> Result<Vec<DocumentSpan>, ParseFailure> {
                     start,
                     end: text.len(),
                     line_offset,
+                    empty: false,
                 });
+                (nodes, null_scalar) = (0, false);
             }
+            Event::DocumentEnd => {
+                if let Some(last) = spans.last_mut() {
+                    last.empty = nodes == 0 || (nodes == 1 && null_scalar);
+                }
+            }
+            Event::Scalar(value, style, _, tag) => {
+                nodes += 1;
+                null_scalar = nodes == 1
+                    && tag.is_none()
+                    && style == ScalarStyle::Plain
+                    && matches!(&*value, "" | "~" | "null" | "Null" | "NULL");
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(_) => nodes += 1,
             Event::StreamEnd => break,
             _ => {}
         }
@@ -233,6 +299,26 @@ mod tests {
         assert_eq!(docs[1].value["b"], 2);
         // Numbers count the empty document, as kubectl does.
         assert_eq!((docs[0].number, docs[1].number), (1, 3));
+    }
+
+    #[test]
+    fn null_and_comment_only_documents_are_not_counted() {
+        let input = Input::new("a: 1\n---\n~\n---\n# only a comment\n---\nnull\n".into())
+            .ok()
+            .unwrap();
+        assert_eq!(input.len(), 1);
+        // A quoted "null" is a string, so a document.
+        let input = Input::new("a: 1\n---\n'null'\n".into()).ok().unwrap();
+        assert_eq!(input.len(), 2);
+        assert!(Input::new("---\n~\n---\n".into()).is_err());
+    }
+
+    #[test]
+    fn documents_before_a_malformed_one_are_still_read() {
+        let input = Input::new("a: 1\n---\nb: &x [*x]\n".into()).ok().unwrap();
+        let documents: Vec<_> = input.documents().collect();
+        assert_eq!(documents[0].as_ref().ok().unwrap().value["a"], 1);
+        assert_eq!(documents[1].as_ref().err().unwrap().number, Some(2));
     }
 
     #[test]

@@ -9,17 +9,24 @@ use std::process::ExitCode;
 
 /// Expands each document through the engine; prints all objects, or every problem and exit 1.
 pub fn run(file: &str, format: Format, engine: &Engine) -> anyhow::Result<ExitCode> {
-    let documents = match documents::read(file)? {
-        Ok(documents) => documents,
+    let input = match documents::read(file)? {
+        Ok(input) => input,
         Err(failure) => {
             eprintln!("{failure}");
             return Ok(ExitCode::from(1));
         }
     };
-    let many = documents.len() > 1;
+    let many = input.len() > 1;
     let mut items = Vec::new();
     let mut invalid = false;
-    for document in documents {
+    for document in input.documents() {
+        let document = match document {
+            Ok(document) => document,
+            Err(failure) => {
+                eprintln!("{failure}");
+                return Ok(ExitCode::from(1));
+            }
+        };
         let answer = engine.call(names::EXPAND, &serde_json::to_vec(&document.value)?)?;
         let mut answer: serde_json::Value = serde_json::from_slice(&answer)?;
         if answer.get("problems").is_some() {

@@ -8,25 +8,37 @@ use std::process::ExitCode;
 /// Validates each document (against `old` when given); exit 1 with `path: message` lines when
 /// any is invalid.
 pub fn run(file: &str, old: Option<&str>, engine: &Engine) -> anyhow::Result<ExitCode> {
-    let documents = match documents::read(file)? {
-        Ok(documents) => documents,
+    let input = match documents::read(file)? {
+        Ok(input) => input,
         Err(failure) => {
             eprintln!("{failure}");
             return Ok(ExitCode::from(1));
         }
     };
     let old = match old.map(documents::read).transpose()? {
-        None => None,
-        Some(Ok(mut old)) if old.len() == 1 => Some(old.remove(0).value),
+        None => Ok(None),
+        Some(Ok(old)) if old.len() == 1 => old.documents().next().transpose(),
         Some(Ok(_)) => anyhow::bail!("--old must hold exactly one LeaderWorkerSet"),
-        Some(Err(failure)) => {
+        Some(Err(failure)) => Err(failure),
+    };
+    let old = match old {
+        Ok(old) => old.map(|document| document.value),
+        Err(failure) => {
             eprintln!("--old: {failure}");
             return Ok(ExitCode::from(1));
         }
     };
-    let many = documents.len() > 1;
+    let many = input.len() > 1;
     let mut invalid = false;
-    for document in documents {
+    // One document at a time: its value, payload and answer are dropped before the next.
+    for document in input.documents() {
+        let document = match document {
+            Ok(document) => document,
+            Err(failure) => {
+                eprintln!("{failure}");
+                return Ok(ExitCode::from(1));
+            }
+        };
         let input = serde_json::json!({"lws": document.value, "old": old});
         let answer = engine.call(names::VALIDATE_LWS, &serde_json::to_vec(&input)?)?;
         let problems: Problems = serde_json::from_slice(&answer)?;
