@@ -40,6 +40,8 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Upstream runs two controllers (LeaderWorkerSets, leader Pods) with controller-runtime's
 /// default of one worker each; ours does both jobs in one, so two.
 pub const MAX_CONCURRENT_RECONCILES: u16 = 2;
+// kube reads a concurrency of 0 as unbounded.
+const _: () = assert!(MAX_CONCURRENT_RECONCILES > 0);
 
 /// What `lws controller` is told on the command line.
 pub struct ControllerConfig {
