@@ -212,6 +212,13 @@ fn split_yaml(text: &str) -> Result<Vec<DocumentSpan>, ParseFailure> {
             number: Some(spans.len().max(1)),
             message: format!("malformed YAML: {error}"),
         })?;
+        // A document past the request limit fails now, not after the rest of it is parsed.
+        if let (Some(current), Some(end)) = (spans.last(), span.end.byte_offset()) {
+            check_size(end.saturating_sub(current.start)).map_err(|message| ParseFailure {
+                number: Some(spans.len()),
+                message,
+            })?;
+        }
         match event {
             Event::DocumentStart(..) => {
                 let start = span.start.byte_offset().unwrap_or(0);
@@ -248,12 +255,21 @@ fn split_yaml(text: &str) -> Result<Vec<DocumentSpan>, ParseFailure> {
 }
 
 /// serde-saphyr with the YAML 1.2 core schema, as serde_norway read it before (`yes` is a
-/// string, a repeated key keeps its last value), and the nesting bound of [`MAX_DEPTH`].
+/// string, a repeated key keeps its last value), and the nesting bound of [`MAX_DEPTH`]. Its
+/// default node and event budgets (250 000, 1 000 000) refused a valid 2.6 MB document (55 000
+/// env entries); a node takes at least a byte of text, so a document within
+/// [`MAX_DOCUMENT_BYTES`] never reaches these. Aliases may replay at most as many events as a
+/// document's text could write out, so an alias bomb stays within the same bound.
 fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
             flow_nesting_limit: MAX_DEPTH,
+            max_nodes: MAX_DOCUMENT_BYTES,
+            max_events: 2 * MAX_DOCUMENT_BYTES + 8,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_DOCUMENT_BYTES,
         },
         strict_booleans: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
@@ -272,7 +288,7 @@ fn parser_options() -> granit_parser::Options {
 fn check_size(bytes: usize) -> Result<(), String> {
     if bytes > MAX_DOCUMENT_BYTES {
         return Err(format!(
-            "{bytes} bytes: the API server accepts at most {MAX_DOCUMENT_BYTES} bytes per object (request entity too large)"
+            "larger than {MAX_DOCUMENT_BYTES} bytes: the API server accepts at most {MAX_DOCUMENT_BYTES} bytes per object (request entity too large)"
         ));
     }
     Ok(())
@@ -425,6 +441,14 @@ mod tests {
             .unwrap()
             .message
             .contains("at most 3145728"));
+    }
+
+    #[test]
+    fn a_document_of_many_small_nodes_within_the_limit_is_read() {
+        // 300 000 nodes: serde-saphyr's default budget (250 000) refused this.
+        let text = format!("a: [{}1]\n", "1,".repeat(300_000));
+        let docs = parse(&text).ok().unwrap();
+        assert_eq!(docs[0].value["a"].as_array().unwrap().len(), 300_001);
     }
 
     #[test]
