@@ -503,7 +503,7 @@ impl Cluster<'_> {
             && load.pods[node] < spec.pods
             && spec
                 .cpu_millis
-                .is_none_or(|cpu| load.cpu_millis[node] + pod.cpu_millis <= cpu)
+                .is_none_or(|cpu| load.cpu_millis[node].saturating_add(pod.cpu_millis) <= cpu)
             && pod
                 .node_selector
                 .iter()
@@ -532,7 +532,7 @@ impl Cluster<'_> {
         for (position, pod) in pods.iter().enumerate() {
             let node = self.best_node_in(&load, pod, candidates).ok_or(position)?;
             load.pods[node] += 1;
-            load.cpu_millis[node] += pod.cpu_millis;
+            load.cpu_millis[node] = load.cpu_millis[node].saturating_add(pod.cpu_millis);
             nodes.push(node);
         }
         Ok(nodes)
@@ -541,7 +541,8 @@ impl Cluster<'_> {
     fn commit(&mut self, pods: &[&Demand], nodes: &[usize]) {
         for (pod, &node) in pods.iter().zip(nodes) {
             self.load.pods[node] += 1;
-            self.load.cpu_millis[node] += pod.cpu_millis;
+            // Requests near u64::MAX (fuzzing found them) saturate rather than overflow.
+            self.load.cpu_millis[node] = self.load.cpu_millis[node].saturating_add(pod.cpu_millis);
         }
     }
 
@@ -666,7 +667,10 @@ fn cpu_request(spec: &Value) -> u64 {
             .unwrap_or(0)
     };
     let containers = |field: &str| spec[field].as_array().cloned().unwrap_or_default();
-    let sum: u64 = containers("containers").iter().map(of).sum();
+    let sum = containers("containers")
+        .iter()
+        .map(of)
+        .fold(0u64, u64::saturating_add);
     let init = containers("initContainers")
         .iter()
         .map(of)
@@ -723,6 +727,32 @@ mod tests {
             }
         }
         nodes
+    }
+
+    /// Found by `make fuzz` (ops_native): cpu requests near u64::MAX overflowed the node load.
+    #[test]
+    fn huge_cpu_requests_saturate_and_do_not_fit() {
+        let huge = "18446744073709551615m";
+        let container =
+            json!({"name": "c", "image": "i", "resources": {"requests": {"cpu": huge}}});
+        let payload = json!({
+            "lws": {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                "metadata": {"name": "big"},
+                "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": 2, "workerTemplate":
+                    {"spec": {"containers": [container.clone(), container]}}}}},
+            "nodes": [{"name": "n0", "cpu": "1000000000"}, {"name": "n1"}]
+        });
+        let answer = run_op(payload.to_string().as_bytes()).unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        // The node without a cpu capacity takes them all; the one with a capacity takes none.
+        let nodes: Vec<&str> = answer["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|group| group["pods"].as_array().unwrap())
+            .map(|pod| pod["node"].as_str().unwrap_or("-"))
+            .collect();
+        assert_eq!(nodes, ["n1"; 4], "{answer}");
     }
 
     fn exclusive() -> LeaderWorkerSet {
