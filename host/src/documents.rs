@@ -78,7 +78,7 @@ impl Input {
             Format::Yaml(split_yaml(&text)?)
         };
         let input = Input { text, format };
-        if input.len() == 0 {
+        if input.is_empty() {
             return Err(ParseFailure {
                 number: None,
                 message: "no LeaderWorkerSet documents in input".to_string(),
