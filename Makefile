@@ -9,7 +9,7 @@ WASM := target/lws.wasm
 LWS := target/$(PROFILE)/lws
 export LWS_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover incluster conformance swap bench bench-cluster demo demo-down clean help
+.PHONY: all setup wasm build test unit lint e2e e2e-lifecycle e2e-failover chaos incluster conformance swap bench bench-cluster demo demo-down clean help
 
 all: build
 
@@ -42,7 +42,7 @@ unit: build ## unit, scenario and parity tests (no cluster)
 
 # The local cluster of `make test` has the two real nodes, for the in-cluster suite.
 test: export REAL_NODE := 1
-test: lint helm-lint unit cluster-test e2e incluster swap conformance browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, in-cluster, live swap, upstream's e2e suite, browser
+test: lint helm-lint unit cluster-test e2e chaos incluster swap conformance browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, faults, in-cluster, live swap, upstream's e2e suite, browser
 	@echo "[test] all suites passed"
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it
@@ -95,6 +95,19 @@ e2e-failover: build ## fail-over only: leader election and controller kills (sto
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
 	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=1 failover:: || rc=$$?; \
 	  if [ $$rc -ne 0 ]; then echo "[e2e] FAILED (candidate logs: .cluster/logs/failover-*.log)"; fi; exit $$rc
+
+# The fault suite (issue 14; tests/e2e/chaos.rs): control-plane restarts, the leader cut off
+# by a proxy, the webhook server down, nodes lost, deletions, two writers; controllers of its
+# own like the fail-over tests. Figures: target/chaos/results.jsonl.
+chaos: build cluster-up ## fault suite: apiserver/etcd restarts, partitioned leader, webhook down, node loss, deletes, two writers
+	@$(E2E_CONTROLLER) down
+	@$(E2E_CONTROLLER) prepare
+	@rm -f target/chaos/results.jsonl
+	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
+	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=1 chaos:: || rc=$$?; \
+	  if [ $$rc -ne 0 ]; then echo "[chaos] FAILED (controller logs: .cluster/logs/failover-*.log, proxy: .cluster/chaos-proxy-*)"; fi; \
+	  [ ! -s target/chaos/results.jsonl ] || { echo "[chaos] figures (target/chaos/results.jsonl):"; cat target/chaos/results.jsonl; }; \
+	  exit $$rc
 
 # The chart's controller pods on the real nodes: image, helm install, hand-over, rotation,
 # uninstall (tests/e2e/incluster.sh). Needs REAL_NODE=1 make cluster-up.

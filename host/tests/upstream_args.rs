@@ -248,7 +248,7 @@ fn our_installation_arguments() {
         assert_eq!(args[0], "controller");
         let s = resolve(&args[1..]);
         assert_upstream_defaults(&s, cert_management == install::CertManagement::Internal);
-        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.log.format, LogFormat::Text); // zap console, as upstream's chart
         assert_eq!(s.log.filter, "info");
     }
 }

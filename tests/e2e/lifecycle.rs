@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,8 +29,11 @@ pub const ROLLOUT: Duration = Duration::from_secs(240);
 const QUIET: Duration = Duration::from_secs(8);
 
 /// A background `kubectl get -w --output-watch-events -o json`; keeps every object it sees.
+/// When the watch ends (the API server restarted), it starts again: the new watch lists the
+/// objects first, so only an object born and gone inside the gap can be missed.
 pub struct Watch {
-    child: Child,
+    child: Arc<Mutex<Option<Child>>>,
+    stopped: Arc<AtomicBool>,
     objects: Arc<Mutex<Vec<Value>>>,
     reader: Option<JoinHandle<()>>,
 }
@@ -45,19 +49,36 @@ impl Watch {
             .args(["-w", "--output-watch-events", "-o", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let mut child = command.spawn().expect("kubectl get -w");
-        let stdout = child.stdout.take().unwrap();
         let objects = Arc::new(Mutex::new(Vec::new()));
-        let sink = objects.clone();
+        let child: Arc<Mutex<Option<Child>>> = Arc::new(Mutex::new(None));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (sink, running, stop) = (objects.clone(), child.clone(), stopped.clone());
         let reader = std::thread::spawn(move || {
-            let stream = serde_json::Deserializer::from_reader(BufReader::new(stdout));
-            for event in stream.into_iter::<Value>() {
-                let Ok(event) = event else { break };
-                sink.lock().unwrap().push(event["object"].clone());
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(mut process) = command.spawn() else {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                };
+                let stdout = process.stdout.take().unwrap();
+                *running.lock().unwrap() = Some(process);
+                // Dropped meanwhile: skip the read, the kill below ends the process.
+                if !stop.load(Ordering::SeqCst) {
+                    let stream = serde_json::Deserializer::from_reader(BufReader::new(stdout));
+                    for event in stream.into_iter::<Value>() {
+                        let Ok(event) = event else { break };
+                        sink.lock().unwrap().push(event["object"].clone());
+                    }
+                }
+                if let Some(mut process) = running.lock().unwrap().take() {
+                    let _ = process.kill();
+                    let _ = process.wait();
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
         });
         let watch = Watch {
             child,
+            stopped,
             objects,
             reader: Some(reader),
         };
@@ -74,8 +95,11 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(mut process) = self.child.lock().unwrap().take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }

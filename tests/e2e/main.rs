@@ -5,6 +5,7 @@
 //! Run with `make e2e` (it starts the controller). Every test is `#[ignore]`d so a plain
 //! `cargo test` does not need a cluster; with `--ignored` and no cluster, each test fails.
 
+mod chaos;
 mod failover;
 mod incluster;
 mod lifecycle;

@@ -4,7 +4,7 @@
 use lws_host::certs::{CertSource, Managed};
 use lws_host::controller::leader;
 use lws_host::controller::{self, ControllerConfig, LeaderElection};
-use lws_host::engine::Engine;
+use lws_host::engine::{Engine, PinnedModule};
 use lws_host::install;
 use lws_host::settings::logging::{LogFormat, TimeEncoding};
 use lws_host::settings::{self, CertSettings, Environment, LogSettings, Settings};
@@ -15,7 +15,11 @@ use std::process::ExitCode;
 pub type Args = settings::flags::ControllerFlags;
 
 /// Resolves the settings, starts logging, then runs the controller until SIGTERM.
-pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
+pub fn run(
+    args: Args,
+    engine: Engine,
+    module_file: Option<PinnedModule>,
+) -> anyhow::Result<ExitCode> {
     if args.version {
         println!("Version: v{}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
@@ -41,7 +45,7 @@ pub fn run(args: Args, engine: Engine) -> anyhow::Result<ExitCode> {
         feature_gates = ?settings.feature_gates,
         "settings"
     );
-    let config = controller_config(settings, engine);
+    let config = controller_config(settings, engine, module_file);
     bound_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,7 +77,11 @@ fn start_logging(log: &LogSettings) -> anyhow::Result<()> {
 }
 
 /// The settings as the controller takes them.
-fn controller_config(settings: Settings, engine: Engine) -> ControllerConfig {
+fn controller_config(
+    settings: Settings,
+    engine: Engine,
+    module_file: Option<PinnedModule>,
+) -> ControllerConfig {
     let namespace = settings.namespace;
     let webhook = settings.webhook.map(|webhook| controller::WebhookListener {
         addr: webhook.addr,
@@ -104,6 +112,7 @@ fn controller_config(settings: Settings, engine: Engine) -> ControllerConfig {
     });
     ControllerConfig {
         engine,
+        module_file,
         webhook,
         namespace: namespace.clone(),
         health_addr: settings.health_addr,

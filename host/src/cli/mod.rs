@@ -9,7 +9,7 @@ mod preview;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lws_host::engine::Engine;
+use lws_host::engine::{Engine, PinnedModule};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,10 +106,12 @@ struct EngineArgs {
     /// `wasm` runs lws.wasm (the default); `native` runs the same core compiled in.
     #[arg(long, value_enum, default_value_t = EngineKind::Wasm)]
     engine: EngineKind,
-    /// Load this module instead of the embedded one.
+    /// Load this module instead of the embedded one (`lws controller` loads it again on
+    /// SIGHUP and swaps it in without a restart).
     #[arg(long, requires = "module_sha256")]
     module: Option<String>,
-    /// The sha256 the module must have; a mismatch is refused.
+    /// The sha256 the module must have, or several, comma-separated (the running module's and
+    /// the next one's); any other is refused.
     #[arg(long)]
     module_sha256: Option<String>,
 }
@@ -127,6 +129,17 @@ impl EngineArgs {
             EngineKind::Wasm => Engine::wasm(self.module.as_deref(), self.module_sha256.as_deref()),
         }
     }
+
+    /// The module file a controller reloads on SIGHUP, if one was given.
+    fn pinned(&self) -> Option<PinnedModule> {
+        match (self.engine, &self.module, &self.module_sha256) {
+            (EngineKind::Wasm, Some(path), Some(pins)) => Some(PinnedModule {
+                path: path.clone(),
+                pins: pins.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Parses the command line and runs it; the exit code says valid (0) or invalid input (1).
@@ -140,7 +153,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate { file, old, engine } => {
             validate::run(&file, old.as_deref(), &engine.engine()?)
         }
-        Command::Controller { args, engine } => controller::run(*args, engine.engine()?),
+        Command::Controller { args, engine } => {
+            controller::run(*args, engine.engine()?, engine.pinned())
+        }
         Command::Crd { output } => crd::run(output),
         Command::Install(args) => install::run(args),
         Command::Preview { port } => preview::run(port),

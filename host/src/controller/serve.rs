@@ -10,7 +10,7 @@ use super::module::Module;
 use super::observe::Stores;
 use super::{error_policy, reconcile, Context};
 use crate::certs::{self, CertSource, ServingCert};
-use crate::engine::Engine;
+use crate::engine::{Engine, PinnedModule};
 use crate::kube_client::{Connection, Timeouts};
 use crate::webhook::{self, WebhookState};
 use anyhow::Context as _;
@@ -46,6 +46,8 @@ const _: () = assert!(MAX_CONCURRENT_RECONCILES > 0);
 /// What `lws controller` is told on the command line.
 pub struct ControllerConfig {
     pub engine: Engine,
+    /// Loaded again on SIGHUP and swapped in when it passes its pins (`--module`).
+    pub module_file: Option<PinnedModule>,
     /// Where the webhooks listen (HTTPS); `None` runs the controller alone.
     pub webhook: Option<WebhookListener>,
     /// The controller's namespace (the metrics Service's, named in its certificate).
@@ -142,6 +144,9 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let module = Module::new(config.engine, metrics.clone());
+    if let Some(file) = config.module_file {
+        spawn_module_reloader(module.clone(), file);
+    }
 
     let lws_resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(
@@ -385,6 +390,38 @@ async fn drain<K>(kind: &'static str, stream: impl Stream<Item = Result<K, watch
             tracing::warn!(kind, %error, "watch");
         }
     }
+}
+
+/// On each SIGHUP, loads `file` again and swaps it in; a file that fails its pins or does not
+/// compile is refused and the running module stays. Calls under way finish on the module they
+/// started on.
+fn spawn_module_reloader(module: Module, file: PinnedModule) {
+    tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hup) => hup,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP: no module reload");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            let load = file.clone();
+            let loaded = tokio::task::spawn_blocking(move || load.load()).await;
+            let running = module.current().describe().to_string();
+            match loaded {
+                Ok(Ok(engine)) => {
+                    let sha256 = engine.describe().to_string();
+                    module.swap(engine);
+                    tracing::info!(path = %file.path, from = %running, to = %sha256, "module swapped");
+                }
+                Ok(Err(error)) => tracing::error!(
+                    path = %file.path, running = %running, error = %format!("{error:#}"),
+                    "module reload refused; the running module stays"
+                ),
+                Err(error) => tracing::error!(%error, "module reload did not complete"),
+            }
+        }
+    });
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
