@@ -196,10 +196,13 @@ fn leader_statefulset_events(
     if lws_updated || partition == old {
         return Vec::new();
     }
-    let note = if old - 1 == partition {
+    // Go's int32 wraps: a partition of i32::MIN (the API server refuses negative ones; an
+    // observed object need not be valid) reads as upstream's message, not as a panic.
+    let last = old.wrapping_sub(1);
+    let note = if last == partition {
         format!("Updating replica {partition}")
     } else {
-        format!("Updating replicas {partition} to {} (inclusive)", old - 1)
+        format!("Updating replicas {partition} to {last} (inclusive)")
     };
     vec![normal(GROUPS_UPDATING, UPDATE, note)]
 }

@@ -429,6 +429,28 @@ fn updated_template_creates_the_next_revision() {
 }
 
 #[test]
+fn a_leader_partition_of_i32_min_is_an_event_not_an_overflow() {
+    // Found by make fuzz (ops_native: attempt to subtract with overflow in
+    // leader_statefulset_events); Go's int32 arithmetic wraps, so does the message.
+    let lws = sized(3);
+    let mut sts = first_leader_statefulset(&lws);
+    sts.spec
+        .as_mut()
+        .unwrap()
+        .update_strategy
+        .get_or_insert_with(Default::default)
+        .rolling_update
+        .get_or_insert_with(Default::default)
+        .partition = Some(i32::MIN);
+    let events = leader_statefulset_events(&lws, Some(&sts), false, 0);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].note,
+        "Updating replicas 0 to 2147483647 (inclusive)"
+    );
+}
+
+#[test]
 fn replicas_change_is_not_a_new_revision() {
     let mut sim = Sim::ready(lws_json(2, json!(1), json!(0), 0));
     sim.lws.spec.replicas = Some(3);
