@@ -33,9 +33,13 @@ pub struct LeaderWorkerSet {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub spec: LeaderWorkerSetSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status: Option<LeaderWorkerSetStatus>,
 }
 
@@ -90,9 +94,13 @@ pub struct LeaderWorkerSetSpec {
     /// Number of groups. CRD default 1, range 0..=1000000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub leader_worker_template: LeaderWorkerTemplate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollout_strategy: Option<RolloutStrategy>,
     /// CRD default `LeaderCreated`.
     #[serde(
@@ -101,7 +109,11 @@ pub struct LeaderWorkerSetSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub startup_policy: Option<StartupPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_config: Option<NetworkConfig>,
     /// v0.11: how groups are named (upstream-v0.11.md §A1). CRD default `Ordinal`; immutable.
     #[serde(
@@ -155,7 +167,11 @@ pub struct LeaderWorkerTemplate {
         skip_serializing_if = "Option::is_none"
     )]
     pub restart_policy: Option<RestartPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sub_group_policy: Option<SubGroupPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_templates: Option<Vec<PersistentVolumeClaim>>,
@@ -181,7 +197,11 @@ pub struct RolloutStrategy {
         skip_serializing_if = "Option::is_none"
     )]
     pub type_: Option<RolloutStrategyType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rolling_update_configuration: Option<RollingUpdateConfiguration>,
 }
 
@@ -373,6 +393,42 @@ pub(crate) fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Sche
 
 /// Decodes an optional enum, treating `""` like an absent field: Go's zero value, which
 /// the defaulting webhook then fills.
+/// One of our structs, from a JSON object only. serde's derive also takes a sequence for a
+/// struct (its fields in order), which the CRD's schema refuses (`type: object`): `spec:
+/// [669992]` would read as a million replicas.
+fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(Object(std::marker::PhantomData))
+}
+
+/// As [`object`], for an optional field (`null` is absent).
+fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Present<T>(T);
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            object(deserializer).map(Present)
+        }
+    }
+    Ok(Option::<Present<T>>::deserialize(deserializer)?.map(|Present(value)| value))
+}
+
 fn empty_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -390,6 +446,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn structs_decode_from_objects_only() {
+        // Straight from bytes (reconcile's inputs), not only through a Value.
+        let error = serde_json::from_str::<LeaderWorkerSet>(r#"{"spec":[669992]}"#).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("invalid type: sequence, expected an object"));
+        let lws: LeaderWorkerSet = serde_json::from_str(
+            r#"{"spec":{"replicas":2,"rolloutStrategy":null,"leaderWorkerTemplate":{"size":3,
+                "subGroupPolicy":{"subGroupSize":3}}},"status":{"replicas":1}}"#,
+        )
+        .unwrap();
+        assert_eq!((lws.replicas(), lws.size()), (2, 3));
+        assert_eq!(lws.spec.rollout_strategy, None);
+        let sub_group = lws.spec.leader_worker_template.sub_group_policy.as_ref();
+        assert_eq!(sub_group.and_then(|p| p.sub_group_size), Some(3));
+        assert_eq!(lws.status.map(|s| s.replicas), Some(1));
+    }
 
     #[test]
     fn empty_enum_strings_decode_as_unset() {

@@ -120,6 +120,35 @@ mod tests {
     }
 
     #[test]
+    fn a_sequence_is_no_object() {
+        // Found by make fuzz (placement: `spec: [669992]` read as 669992 replicas, past the
+        // harness's pod bound, 8 GB); the CRD's schema refuses an array where it has an object.
+        for (json, path) in [
+            (r#"{"spec":[669992]}"#, "spec"),
+            (
+                r#"{"spec":{"leaderWorkerTemplate":[null,{},4]}}"#,
+                "spec.leaderWorkerTemplate",
+            ),
+            (
+                r#"{"spec":{"rolloutStrategy":["RollingUpdate"]}}"#,
+                "spec.rolloutStrategy",
+            ),
+            (r#"{"status":[[]]}"#, "status"),
+        ] {
+            let errors = decode_lws(json.as_bytes()).unwrap_err();
+            assert_eq!(errors.len(), 1, "{json}");
+            assert_eq!(errors[0].path.as_str(), path, "{json}");
+            assert!(
+                errors[0]
+                    .to_string()
+                    .contains("invalid type: sequence, expected an object"),
+                "{}",
+                errors[0]
+            );
+        }
+    }
+
+    #[test]
     fn unknown_enum_is_not_supported() {
         let errors = decode_lws(br#"{"spec":{"startupPolicy":"Eager"}}"#).unwrap_err();
         assert_eq!(
