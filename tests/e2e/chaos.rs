@@ -268,11 +268,14 @@ impl Proxy {
             .unwrap()
             .port();
         let original = std::fs::read_to_string(state.join("controller.kubeconfig")).unwrap();
-        let server = original
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("server: "))
-            .expect("server in controller.kubeconfig")
-            .to_string();
+        // The file is YAML in flow or block style: the server is the one https URL in it.
+        let start = original
+            .find("https://")
+            .expect("a server URL in controller.kubeconfig");
+        let server: String = original[start..]
+            .chars()
+            .take_while(|c| !matches!(c, '"' | '\'' | ',' | '}' | ' ' | '\n'))
+            .collect();
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(
             &kubeconfig,

@@ -165,6 +165,7 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
         &restart.leaders_gone,
     );
     plan.create.extend(groups.create);
+    plan.delete.extend(groups.delete);
     plan.events.extend(groups.events);
     plan.reasons.extend(groups.reasons);
     plan.requeue_after_seconds = groups.requeue_after_seconds;

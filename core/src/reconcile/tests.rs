@@ -1114,3 +1114,35 @@ fn unsupported_features_are_left_alone_with_a_warning() {
         plan.events[0].note
     );
 }
+
+#[test]
+fn workers_left_by_a_replaced_worker_statefulset_are_deleted() {
+    let lws = sized(3);
+    let key = crate::revision::revision_key(&lws);
+    let stale_owner = json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1",
+        "kind": "StatefulSet", "name": "lws-0", "uid": "sts-gone", "controller": true}]}});
+    let mut deleting = stale_owner.clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-12-02T19:32:30Z");
+    let mut input = restart_input(
+        lws,
+        vec![
+            worker(0, 1, &key, stale_owner),
+            worker(0, 2, &key, deleting),
+            worker(1, 1, &key, json!({})),
+        ],
+    );
+    // Group 0's current worker StatefulSet (uid sts-0) owns none of them.
+    input.worker_pods.push(worker(0, 3, &key, json!({})));
+    let plan = plan_reconcile(&input);
+    let pods: Vec<_> = plan.delete.iter().filter(|d| d.kind == "Pod").collect();
+    assert_eq!(pods.len(), 1, "{:?}", plan.delete);
+    assert_eq!(
+        (pods[0].name.as_str(), pods[0].uid.as_deref()),
+        ("lws-0-1", Some("w-0-1"))
+    );
+    assert!(
+        plan.reasons.iter().any(|r| r.contains("lws-0-1")),
+        "{:?}",
+        plan.reasons
+    );
+}

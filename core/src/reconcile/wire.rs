@@ -109,7 +109,8 @@ pub struct ReconcilePlan {
     #[serde(default)]
     pub create: Vec<serde_json::Value>,
     /// Objects to delete: superseded ControllerRevisions; leader pods of groups to recreate
-    /// (Foreground propagation, uid precondition).
+    /// (Foreground propagation, uid precondition); worker pods a replaced worker StatefulSet
+    /// left behind (uid precondition).
     #[serde(default)]
     pub delete: Vec<ObjectRef>,
     /// The new status, to write through the status subresource; `None` when unchanged.

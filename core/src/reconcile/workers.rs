@@ -10,7 +10,7 @@ use super::observed::{
 };
 use super::pod_group::build_pod_group;
 use super::revisions::{find_revision, revision_data};
-use super::wire::PlannedEvent;
+use super::wire::{ObjectRef, PlannedEvent};
 use crate::api::{LeaderWorkerSet, StartupPolicy, SubdomainPolicy};
 use crate::expand::to_json;
 use crate::group::{build_replica_service, build_worker_statefulset, pin_workers_to_topology};
@@ -29,6 +29,8 @@ pub const MISSING_TOPOLOGY_REQUEUE_SECONDS: u64 = 5;
 pub struct GroupObjects {
     /// Objects to create if absent.
     pub create: Vec<serde_json::Value>,
+    /// Worker pods left by a worker StatefulSet that no longer exists (see [`stale_workers`]).
+    pub delete: Vec<ObjectRef>,
     pub events: Vec<PlannedEvent>,
     pub requeue_after_seconds: Option<u64>,
     pub reasons: Vec<String>,
@@ -109,7 +111,16 @@ fn plan_worker_statefulset(
     }
     // Never updated: an existing worker StatefulSet (even of a previous leader, which GC is
     // removing) is left alone; its deletion brings us back here.
-    if observed.worker_sts.contains_key(leader_name) {
+    if let Some(sts) = observed.worker_sts.get(leader_name) {
+        for pod in stale_workers(observed, sts) {
+            out.reasons.push(format!(
+                "{}: its StatefulSet {leader_name} was replaced; deleting it for the new one",
+                name(&pod.metadata)
+            ));
+            let mut target = object_ref("v1", "Pod", &pod.metadata, lws.namespace());
+            target.propagation_policy = Some("Background".to_string());
+            out.delete.push(target);
+        }
         return;
     }
     let key = revision_label(&leader.metadata);
@@ -164,6 +175,36 @@ fn plan_worker_statefulset(
         object_ref("v1", "Pod", &leader.metadata, lws.namespace()),
     ));
     out.create.push(to_json(&sts));
+}
+
+/// Worker pods whose controlling owner is a StatefulSet named like `sts` but another
+/// incarnation of it: that owner is gone (names are unique, so the observed `sts` replaced it)
+/// and the garbage collector has not removed them yet. They hold the names the new
+/// StatefulSet must create, so the group would wait on the collector; after an API server
+/// outage kube-controller-manager's collector was seen never to return to them (issue 14,
+/// tests/e2e/chaos.rs). Deleting them is what the collector would do.
+fn stale_workers<'a>(
+    observed: &Observed<'a>,
+    sts: &k8s_openapi::api::apps::v1::StatefulSet,
+) -> Vec<&'a Pod> {
+    let sts_name = name(&sts.metadata);
+    let Some(sts_uid) = sts.metadata.uid.as_deref() else {
+        return Vec::new();
+    };
+    observed
+        .worker_pods
+        .iter()
+        .copied()
+        .filter(|pod| !is_deleting(&pod.metadata))
+        .filter(|pod| {
+            pod.metadata.owner_references.iter().flatten().any(|owner| {
+                owner.controller == Some(true)
+                    && owner.kind == "StatefulSet"
+                    && owner.name == sts_name
+                    && owner.uid != sts_uid
+            })
+        })
+        .collect()
 }
 
 /// The leader node's `topology_key` label (upstream `topologyValueFromPod`).
