@@ -13,13 +13,22 @@ fn runtime() -> &'static GuestRuntime {
     RUNTIME.get_or_init(|| GuestRuntime::embedded(Limits::default()).expect("the module loads"))
 }
 
-fuzz_target!(|case: Case| {
-    let (operation, payload) = case.input();
-    let native = lws_core::ops::call(operation, &payload);
-    let wasm = runtime().call(operation, &payload);
-    match (native, wasm) {
-        (Ok(native), Ok(wasm)) => assert!(native == wasm, "{operation}: wasm and native differ"),
-        (Err(_), Err(GuestError::Protocol { .. })) => {}
-        (native, wasm) => panic!("{operation}: native {native:?}, wasm {wasm:?}"),
+fuzz_target!(
+    // Compiled before the first input: uncached (a new lws.wasm), compiling the module in this
+    // instrumented build takes ~45 s, which libFuzzer's -timeout would charge to that input.
+    init: {
+        runtime();
+    },
+    |case: Case| {
+        let (operation, payload) = case.input();
+        let native = lws_core::ops::call(operation, &payload);
+        let wasm = runtime().call(operation, &payload);
+        match (native, wasm) {
+            (Ok(native), Ok(wasm)) => {
+                assert!(native == wasm, "{operation}: wasm and native differ")
+            }
+            (Err(_), Err(GuestError::Protocol { .. })) => {}
+            (native, wasm) => panic!("{operation}: native {native:?}, wasm {wasm:?}"),
+        }
     }
-});
+);
