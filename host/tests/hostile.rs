@@ -1,6 +1,6 @@
 //! Hostile input through the `lws` binary (issue 14): each case fails fast with a clear message
 //! and the exit code of invalid input, and a closed stdout ends quietly. The before figures are
-//! in docs/hostile-input.md.
+//! in docs/robustness.md.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
