@@ -391,8 +391,6 @@ pub(crate) fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Sche
     })
 }
 
-/// Decodes an optional enum, treating `""` like an absent field: Go's zero value, which
-/// the defaulting webhook then fills.
 /// One of our structs, from a JSON object only. serde's derive also takes a sequence for a
 /// struct (its fields in order), which the CRD's schema refuses (`type: object`): `spec:
 /// [669992]` would read as a million replicas.
@@ -429,6 +427,8 @@ where
     Ok(Option::<Present<T>>::deserialize(deserializer)?.map(|Present(value)| value))
 }
 
+/// Decodes an optional enum, treating `""` like an absent field: Go's zero value, which
+/// the defaulting webhook then fills.
 fn empty_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,

@@ -14,7 +14,7 @@ pub struct PinnedModule {
 impl PinnedModule {
     /// Reads, checks against the pins and compiles the file as it is now.
     pub fn load(&self) -> anyhow::Result<Engine> {
-        Engine::wasm(Some(&self.path), Some(&self.pins))
+        Engine::wasm(Some(self))
     }
 }
 
@@ -26,15 +26,12 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// The module embedded in the binary, or the one at `module`, which must hash to one of the
-    /// comma-separated pins in `sha256`.
-    pub fn wasm(module: Option<&str>, sha256: Option<&str>) -> anyhow::Result<Self> {
+    /// The module embedded in the binary, or the file of `module` if it hashes to one of the
+    /// comma-separated pins.
+    pub fn wasm(module: Option<&PinnedModule>) -> anyhow::Result<Self> {
         let runtime = match module {
             None => GuestRuntime::embedded(Limits::default())?,
-            Some(path) => {
-                let Some(pins) = sha256 else {
-                    bail!("--module needs --module-sha256: a module is only loaded when pinned");
-                };
+            Some(PinnedModule { path, pins }) => {
                 let bytes =
                     std::fs::read(path).with_context(|| format!("reading module {path}"))?;
                 let actual = crate::guest::sha256_hex(&bytes);

@@ -72,26 +72,28 @@ def content_length(head):
     return 0
 
 
+def fill(conn, rest, length):
+    """`rest` read on until it holds at least `length` bytes."""
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("message cut short")
+        rest += chunk
+    return rest
+
+
 def read_body(conn, rest, length):
     """The body after a head (Content-Length or chunked) and what follows it."""
     if length >= 0:
-        while len(rest) < length:
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise ConnectionError("body cut short")
-            rest += chunk
+        rest = fill(conn, rest, length)
         return rest[:length], rest[length:]
     body = b""
     while True:
         while b"\r\n" not in rest:
-            rest += conn.recv(65536) or b""
+            rest = fill(conn, rest, len(rest) + 1)
         size_line, rest = rest.split(b"\r\n", 1)
         size = int(size_line.split(b";")[0], 16)
-        while len(rest) < size + 2:
-            chunk = conn.recv(65536)
-            if not chunk:
-                raise ConnectionError("chunk cut short")
-            rest += chunk
+        rest = fill(conn, rest, size + 2)
         body += size_line + b"\r\n" + rest[: size + 2]
         rest = rest[size + 2 :]
         if size == 0:

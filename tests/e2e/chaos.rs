@@ -13,7 +13,8 @@
 //! identity, as a Deployment's kubelet would. Figures go to stderr and target/chaos/results.jsonl.
 
 use crate::failover::{
-    assert_cluster_to_ourselves, holder, rollout_of_ten, Candidate, TestLease, Timing, FAST_TIMING,
+    assert_cluster_to_ourselves, holder, lease_field, rollout_of_ten, Candidate, TestLease, Timing,
+    FAST_TIMING,
 };
 use crate::lifecycle::{
     change_image, current_revision, leader_uids, lws_with, wait_settled, Watch,
@@ -159,22 +160,7 @@ fn at_rest(ns: &Namespace, lws: &str, replicas: i64, fault: impl FnOnce()) -> Va
     fault();
     let ended = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
-    let after = eventually("pods listed after the fault", CONVERGE, || {
-        let pods = run(
-            &[
-                "-n",
-                &ns.name,
-                "get",
-                "pods",
-                "-l",
-                &format!("{NAME_LABEL}={lws}"),
-                "-o",
-                "name",
-            ],
-            None,
-        );
-        pods.ok().map(|_| pod_uids(ns, lws))
-    });
+    let after = pod_uids(ns, lws);
     let lost = before.difference(&after).count();
     let duplicated = after.difference(&before).count();
     assert_eq!((lost, duplicated), (0, 0), "pods lost, duplicated at rest");
@@ -229,11 +215,10 @@ fn restarted(component: &str) {
     ns.apply(&lws_with("rest", 4, 2, None, None)).unwrap();
     wait_settled(&ns, "rest", 4, 2);
     let restarts = controllers.restarts;
-    let figures = at_rest(&ns, "rest", 4, || {
+    let mut figures = at_rest(&ns, "rest", 4, || {
         restart(component, 2);
         controllers.wait_leader();
     });
-    let mut figures = figures;
     figures["controllerRestarts"] = json!(controllers.restarts - restarts);
     record(component, "rest", figures);
 }
@@ -340,37 +325,10 @@ impl Drop for Proxy {
     }
 }
 
-/// Seconds since the epoch of an RFC 3339 time in UTC as the API server writes a Lease's
-/// times (`2026-12-02T19:10:11.123456Z`).
+/// Seconds since the epoch of an RFC 3339 time (a Lease's `acquireTime`).
 fn rfc3339(time: &str) -> f64 {
-    let (date, clock) = time.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    let (y, m, day) = (d[0] - i64::from(d[1] <= 2), d[1], d[2]);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let t: Vec<f64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
-    days as f64 * 86_400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
-}
-
-fn lease_field(lease: &str, field: &str) -> String {
-    run(
-        &[
-            "-n",
-            "lws-system",
-            "get",
-            "lease",
-            lease,
-            "-o",
-            &format!("jsonpath={{.spec.{field}}}"),
-        ],
-        None,
-    )
-    .unwrap_or_default()
-    .trim()
-    .to_string()
+    let at: k8s_openapi::jiff::Timestamp = time.parse().expect("an RFC 3339 time");
+    at.as_duration().as_secs_f64()
 }
 
 /// The leader cut off from the API server (`mode`: "blackhole" or "503", tests/e2e/apiserver-
@@ -618,11 +576,7 @@ fn node_lost_under_exclusive_placement() {
     ns.apply(&object).unwrap();
     wait_settled(&ns, "ex", 3, 2);
     assert_exclusive(&ns, "ex", 3, "");
-    let watch = Watch::start(
-        &ns.name,
-        "pods",
-        &["-l", &format!("{NAME_LABEL}=ex,{WORKER_INDEX_LABEL}=0")],
-    );
+    let watch = Watch::leader_pods(&ns, "ex");
 
     for (group, fault) in [(1, "deleted"), (2, "not-ready")] {
         let before = leader_uids(&watch.objects());
@@ -801,22 +755,28 @@ fn two_writers_patch_at_once() {
     ns.apply(&object).unwrap();
     wait_settled(&ns, "two", 10, 2);
     let old = current_revision(&ns, "two");
-    let watch = Watch::start(
-        &ns.name,
-        "pods",
-        &["-l", &format!("{NAME_LABEL}=two,{WORKER_INDEX_LABEL}=0")],
-    );
+    let watch = Watch::leader_pods(&ns, "two");
     let sts_watch = Watch::start(&ns.name, "statefulset", &["two"]);
     let before = leader_uids(&watch.objects());
 
     let container = object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"]
         [0]["name"]
         .clone();
-    let image = |tag: &str| {
-        json!({"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
+    // `kubectl patch` of the worker template's image.
+    let set_image = |tag: &str| -> Vec<String> {
+        let patch = json!({"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
             {"name": container, "image": format!("nginxinc/nginx-unprivileged:{tag}")}
-        ]}}}}})
-        .to_string()
+        ]}}}}});
+        [
+            "patch",
+            "lws",
+            "two",
+            "--type=strategic",
+            "-p",
+            &patch.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let together = |patches: Vec<Vec<String>>| {
         let ns = &ns.name;
@@ -841,14 +801,7 @@ fn two_writers_patch_at_once() {
     };
     let started = Instant::now();
     together(vec![
-        vec![
-            "patch".into(),
-            "lws".into(),
-            "two".into(),
-            "--type=strategic".into(),
-            "-p".into(),
-            image("1.28"),
-        ],
+        set_image("1.28"),
         vec!["scale".into(), "lws/two".into(), "--replicas=12".into()],
     ]);
     let first = crate::lifecycle::wait_rolled(&ns, "two", &old, 12, 0);
@@ -873,24 +826,7 @@ fn two_writers_patch_at_once() {
 
     // Conflicting template changes: whichever landed last is what the groups run.
     let started = Instant::now();
-    together(vec![
-        vec![
-            "patch".into(),
-            "lws".into(),
-            "two".into(),
-            "--type=strategic".into(),
-            "-p".into(),
-            image("1.29"),
-        ],
-        vec![
-            "patch".into(),
-            "lws".into(),
-            "two".into(),
-            "--type=strategic".into(),
-            "-p".into(),
-            image("1.30"),
-        ],
-    ]);
+    together(vec![set_image("1.29"), set_image("1.30")]);
     crate::lifecycle::wait_rolled(&ns, "two", &first, 12, 0);
     let second_took = started.elapsed();
     let spec_image = ns.get("lws", "two").unwrap()["spec"]["leaderWorkerTemplate"]
@@ -927,17 +863,6 @@ fn module_variant(name: &str) -> Vec<u8> {
     bytes
 }
 
-fn sha256_of(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
-
 /// Lines of a candidate's log (.cluster/logs/failover-<identity>.log) that contain `text`.
 fn log_lines(identity: &str, text: &str) -> Vec<String> {
     let log = root().join(format!(".cluster/logs/failover-{identity}.log"));
@@ -965,7 +890,11 @@ fn module_hot_swapped_during_rollout() {
         module_variant("unpinned"),
     );
     std::fs::write(&path, &first).unwrap();
-    let pins = format!("{},{}", sha256_of(&first), sha256_of(&next));
+    let pins = format!(
+        "{},{}",
+        lws_host::guest::sha256_hex(&first),
+        lws_host::guest::sha256_hex(&next)
+    );
     let args = [
         format!("--module={}", path.display()),
         format!("--module-sha256={pins}"),
@@ -1003,7 +932,7 @@ fn module_hot_swapped_during_rollout() {
     for candidate in ["a0", "w0"] {
         let swaps = log_lines(candidate, "module swapped");
         assert!(
-            swaps[0].contains(&sha256_of(&next)),
+            swaps[0].contains(&lws_host::guest::sha256_hex(&next)),
             "{candidate}: {swaps:?}"
         );
     }

@@ -151,16 +151,14 @@ pub fn assert_cluster_to_ourselves() {
 
 /// The Lease's holder ("" when none).
 pub fn holder(lease: &str) -> String {
+    lease_field(lease, "holderIdentity")
+}
+
+/// One `spec` field of the Lease ("" when absent or unreadable).
+pub fn lease_field(lease: &str, field: &str) -> String {
+    let jsonpath = format!("jsonpath={{.spec.{field}}}");
     run(
-        &[
-            "-n",
-            "lws-system",
-            "get",
-            "lease",
-            lease,
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ],
+        &["-n", "lws-system", "get", "lease", lease, "-o", &jsonpath],
         None,
     )
     .unwrap_or_default()
@@ -332,11 +330,7 @@ pub fn rollout_of_ten(prefix: &str, faults: &mut dyn FnMut(&Namespace) -> usize)
     ns.apply(&object).unwrap();
     wait_settled(&ns, "ten", 10, 2);
     let old = current_revision(&ns, "ten");
-    let pod_watch = Watch::start(
-        &ns.name,
-        "pods",
-        &["-l", &format!("{NAME_LABEL}=ten,{WORKER_INDEX_LABEL}=0")],
-    );
+    let pod_watch = Watch::leader_pods(&ns, "ten");
     let sts_watch = Watch::start(&ns.name, "statefulset", &["ten"]);
     let before = leaders(&ns, "ten");
     change_image(&mut object, "1.28");

@@ -88,6 +88,12 @@ impl Watch {
         watch
     }
 
+    /// The leader pods of `lws` (worker index 0).
+    pub fn leader_pods(ns: &Namespace, lws: &str) -> Self {
+        let selector = format!("{NAME_LABEL}={lws},{WORKER_INDEX_LABEL}=0");
+        Watch::start(&ns.name, "pods", &["-l", &selector])
+    }
+
     pub fn objects(&self) -> Vec<Value> {
         self.objects.lock().unwrap().clone()
     }

@@ -126,7 +126,7 @@ impl EngineArgs {
     fn engine(&self) -> anyhow::Result<Engine> {
         match self.engine {
             EngineKind::Native => Ok(Engine::Native),
-            EngineKind::Wasm => Engine::wasm(self.module.as_deref(), self.module_sha256.as_deref()),
+            EngineKind::Wasm => Engine::wasm(self.pinned().as_ref()),
         }
     }
 
