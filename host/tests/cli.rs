@@ -173,7 +173,7 @@ fn a_module_is_loaded_only_with_its_pinned_hash() {
         &wrong,
     ]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not the pinned"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("none of the pinned"));
     let unpinned = lws(&["validate", "-f", "examples/lws.yaml", "--module", module]);
     assert_eq!(unpinned.status.code(), Some(2));
 }

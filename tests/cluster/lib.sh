@@ -131,6 +131,15 @@ start() {
   log "started $name (pid $!)"
 }
 
+# start, under tests/cluster/supervise.sh: the component is started again whenever it exits, as
+# the kubelet does for static pods. The pid recorded is the supervisor's (a bash process).
+start_supervised() {
+  local name="$1"; shift
+  setsid "$CLUSTER_DIR/supervise.sh" "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
+  echo "$name $! $(readlink -f "$(command -v bash)")" >>"$RUN/pids"
+  log "started $name under supervise.sh (pid $!)"
+}
+
 # Writes kubeconfig FILE (mode 600) for the local API server on $APISERVER_PORT: context and user
 # CONTEXT, client certificate CERT and key KEY, the cluster CA $RUN/pki/ca.crt, all embedded so
 # kubectl, kube-rs and the kubelet read it alike; NAMESPACE is the context's default, if given.

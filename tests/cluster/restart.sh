@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Restart one control-plane component of the running local cluster, as an operator or a crash
 # would: restart.sh COMPONENT [DOWN_SECONDS]
-#   COMPONENT     a name in .cluster/pids (etcd, kube-apiserver, kube-controller-manager,
-#                 kube-scheduler, kwok)
+#   COMPONENT     a name in .cluster/pids that runs without supervise.sh (etcd, kube-apiserver,
+#                 kwok); the supervised ones come back by themselves
 #   DOWN_SECONDS  how long it stays down (default 0)
 # The component is killed (SIGKILL: no graceful shutdown, as a crash) and started again with the
 # command line and environment it ran with, read from /proc before the kill; .cluster/pids is
@@ -17,6 +17,7 @@ down="${2:-0}"
 [ -s "$RUN/pids" ] || die "no cluster runs here ($RUN/pids is empty)"
 read -r _ pid exe < <(awk -v c="$component" '$1 == c' "$RUN/pids") || die "no $component in $RUN/pids"
 runs_exe "$pid" "$exe" || die "$component (pid $pid) is not running"
+[[ "$exe" != */bash ]] || die "$component runs under supervise.sh; kill its child instead, the supervisor starts it again"
 
 mapfile -d '' argv <"/proc/$pid/cmdline"
 mapfile -d '' environ <"/proc/$pid/environ"

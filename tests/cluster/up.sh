@@ -163,16 +163,17 @@ wait_for 120 readyz || die "kube-apiserver did not become ready (see $RUN/logs/k
 
 # --- kube-controller-manager and kube-scheduler -----------------------------------------------------
 # KCM runs every default controller (statefulset, garbagecollector, serviceaccount, ...) with the
-# admin identity; its key must be the apiserver's signing key for service-account tokens.
+# admin identity; its key must be the apiserver's signing key for service-account tokens. Both run
+# under supervise.sh: kube-scheduler exits when it finds its cache corrupted, by design.
 KC="$RUN/kubeconfig"
-start kube-controller-manager "$KUBE_CONTROLLER_MANAGER" --kubeconfig="$KC" \
+start_supervised kube-controller-manager "$KUBE_CONTROLLER_MANAGER" --kubeconfig="$KC" \
   --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
   --root-ca-file="$P/ca.crt" --service-account-private-key-file="$P/sa.key" \
   --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
   --kube-api-qps=100 --kube-api-burst=200 \
   ${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"}
-start kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$KC" \
+start_supervised kube-scheduler "$KUBE_SCHEDULER" --kubeconfig="$KC" \
   --authentication-kubeconfig="$KC" --authorization-kubeconfig="$KC" \
   --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false \
   ${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"}
