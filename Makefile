@@ -42,7 +42,7 @@ unit: build ## unit, scenario and parity tests (no cluster)
 
 # The local cluster of `make test` has the two real nodes, for the in-cluster suite.
 test: export REAL_NODE := 1
-test: lint helm-lint unit cluster-test e2e incluster swap conformance browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, in-cluster, live swap, upstream's e2e suite, browser
+test: lint helm-lint unit cluster-test e2e chaos incluster swap conformance browser-test ## everything: lint, chart, unit, parity, cluster smoke, e2e, faults, in-cluster, live swap, upstream's e2e suite, browser
 	@echo "[test] all suites passed"
 
 cluster-test: cluster-up cluster-smoke ## start the local cluster if needed, then smoke-test it

@@ -759,19 +759,19 @@ fn two_writers_patch_at_once() {
     let sts_watch = Watch::start(&ns.name, "statefulset", &["two"]);
     let before = leader_uids(&watch.objects());
 
-    let container = object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"]
-        [0]["name"]
-        .clone();
-    // `kubectl patch` of the worker template's image.
+    // `kubectl patch` of the worker template's image: a JSON patch, since custom resources take
+    // no strategic merge patch.
     let set_image = |tag: &str| -> Vec<String> {
-        let patch = json!({"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": [
-            {"name": container, "image": format!("nginxinc/nginx-unprivileged:{tag}")}
-        ]}}}}});
+        let patch = json!([{
+            "op": "replace",
+            "path": "/spec/leaderWorkerTemplate/workerTemplate/spec/containers/0/image",
+            "value": format!("nginxinc/nginx-unprivileged:{tag}"),
+        }]);
         [
             "patch",
             "lws",
             "two",
-            "--type=strategic",
+            "--type=json",
             "-p",
             &patch.to_string(),
         ]
