@@ -378,7 +378,7 @@ mod tests {
             (
                 format!("{SPEC}/podTerminationPolicy"),
                 json!(["Default", "Parallel"]),
-                None,
+                Some(json!("Default")),
             ),
         ];
         for (pointer, values, default) in cases {
