@@ -474,6 +474,7 @@ mod tests {
                 "spec/leaderWorkerTemplate/properties/restartPolicy",
                 "spec/leaderWorkerTemplate/properties/size",
                 "spec/leaderWorkerTemplate/properties/subGroupPolicy/properties/subGroupPolicyType",
+                "spec/podTerminationPolicy",
                 "spec/replicas",
                 "spec/rolloutStrategy/properties/rollingUpdateConfiguration/properties/maxSurge",
                 "spec/rolloutStrategy/properties/rollingUpdateConfiguration/properties/maxUnavailable",
