@@ -84,6 +84,14 @@ impl LeaderWorkerSet {
             .and_then(|n| n.subdomain_policy)
             .unwrap_or(SubdomainPolicy::Shared)
     }
+
+    /// The pod termination policy after defaulting (`Default` when unset: objects stored before
+    /// the field existed, or read without the CRD default).
+    pub fn pod_termination_policy(&self) -> PodTerminationPolicy {
+        self.spec
+            .pod_termination_policy
+            .unwrap_or(PodTerminationPolicy::Default)
+    }
 }
 
 /// `spec` of a LeaderWorkerSet.
@@ -130,7 +138,9 @@ pub struct LeaderWorkerSetSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub group_replacement_policy: Option<GroupReplacementPolicy>,
-    /// Upstream `main` after v0.11 (§A6.2): how a group's pods terminate.
+    /// Upstream `main` after v0.11 (§A6.2): how a group's pods terminate. CRD and webhook
+    /// default `Default`; mutable and outside the revision (see
+    /// [`crate::reconcile::termination`]).
     #[serde(
         default,
         deserialize_with = "empty_as_none",

@@ -13,15 +13,15 @@
 //!    `Default` becomes `None`, an empty rollout type becomes `RollingUpdate`, a missing
 //!    `rollingUpdateConfiguration` is filled, and `networkConfig` gets `subdomainPolicy: Shared`;
 //!    since v0.11 also `groupIdentity: Ordinal` (a CRD default too) and
-//!    `groupReplacementPolicy: PostTermination` (upstream-v0.11.md §A1.1, §A2.1).
-//!    `podTerminationPolicy` (upstream `main` only) gets no default: v0.11.0 does not know it.
+//!    `groupReplacementPolicy: PostTermination` (upstream-v0.11.md §A1.1, §A2.1); from upstream
+//!    `main`, `podTerminationPolicy: Default` (a CRD default too, §A6.2).
 //!
 //! Go's `RolloutStrategy` is a struct value, not a pointer, so upstream always sees one; our
 //! `Option` is created here, which is what the webhook's patch does to the stored object.
 
 use crate::api::{
-    GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, NetworkConfig, RestartPolicy,
-    RollingUpdateConfiguration, RolloutStrategy, RolloutStrategyType, StartupPolicy,
+    GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, NetworkConfig, PodTerminationPolicy,
+    RestartPolicy, RollingUpdateConfiguration, RolloutStrategy, RolloutStrategyType, StartupPolicy,
     SubGroupPolicyType, SubdomainPolicy, API_VERSION, KIND,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -66,6 +66,8 @@ fn apply_crd_defaults(lws: &mut LeaderWorkerSet) {
     spec.startup_policy
         .get_or_insert(StartupPolicy::LeaderCreated);
     spec.group_identity.get_or_insert(GroupIdentity::Ordinal);
+    spec.pod_termination_policy
+        .get_or_insert(PodTerminationPolicy::Default);
 
     let template = &mut spec.leader_worker_template;
     template.size.get_or_insert(DEFAULT_SIZE);
@@ -124,6 +126,9 @@ fn apply_webhook_defaults(lws: &mut LeaderWorkerSet) {
     spec.group_identity.get_or_insert(GroupIdentity::Ordinal);
     spec.group_replacement_policy
         .get_or_insert(GroupReplacementPolicy::PostTermination);
+    // Upstream `main` (upstream-v0.11.md §A6.2).
+    spec.pod_termination_policy
+        .get_or_insert(PodTerminationPolicy::Default);
 }
 
 /// `partition` 0, `maxUnavailable` 1, `maxSurge` 0: both the CRD's per-field defaults and the
@@ -411,6 +416,21 @@ mod tests {
         );
         assert_eq!(rolling_update(&lws).partition, Some(0));
         assert_eq!(lws.subdomain_policy(), SubdomainPolicy::Shared);
+    }
+
+    #[test]
+    fn unset_pod_termination_policy_defaults_to_default_and_parallel_is_kept() {
+        let lws = defaulted(build_lws());
+        assert_eq!(
+            lws.spec.pod_termination_policy,
+            Some(PodTerminationPolicy::Default)
+        );
+        let mut parallel = build_lws();
+        parallel.spec.pod_termination_policy = Some(PodTerminationPolicy::Parallel);
+        assert_eq!(
+            defaulted(parallel).spec.pod_termination_policy,
+            Some(PodTerminationPolicy::Parallel)
+        );
     }
 
     #[test]

@@ -219,8 +219,8 @@ mod tests {
     use crate::keys::{group_key, subgroup_key};
     use crate::labels::{
         EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
-        LWS_LEADER_ADDRESS, REVISION_KEY, SUB_GROUP_INDEX_LABEL_KEY,
-        SUB_GROUP_UNIQUE_HASH_LABEL_KEY, WORKER_INDEX_LABEL_KEY,
+        LWS_LEADER_ADDRESS, POD_TERMINATION_POLICY_ANNOTATION_KEY, REVISION_KEY,
+        SUB_GROUP_INDEX_LABEL_KEY, SUB_GROUP_UNIQUE_HASH_LABEL_KEY, WORKER_INDEX_LABEL_KEY,
     };
 
     fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -413,6 +413,35 @@ mod tests {
                 assert!(affinity.is_null(), "{}", name(pod));
                 assert!(pod["spec"]["nodeSelector"].is_null());
             }
+        }
+    }
+
+    #[test]
+    fn parallel_termination_example_annotates_the_leaders_only() {
+        let lws = defaulted(include_str!(
+            "../../examples/lws-pod-termination-policy.yaml"
+        ));
+        let objects = expand(&lws);
+        let policy = |object: &Value, at: &str| {
+            object
+                .pointer(at)
+                .and_then(|a| a.get(POD_TERMINATION_POLICY_ANNOTATION_KEY))
+                .cloned()
+        };
+        let leader_sts = &of_kind(&objects, "StatefulSet")[0];
+        assert_eq!(name(leader_sts), "leaderworkerset-parallel-termination");
+        assert_eq!(
+            policy(leader_sts, "/spec/template/metadata/annotations"),
+            Some(Value::from("Parallel"))
+        );
+        for pod in of_kind(&objects, "Pod") {
+            let want = (label(pod, WORKER_INDEX_LABEL_KEY) == Some("0")).then(|| "Parallel".into());
+            assert_eq!(policy(pod, "/metadata/annotations"), want, "{}", name(pod));
+        }
+        // The seed sample (Default) carries no annotation at all.
+        for object in expand(&sample()) {
+            assert_eq!(policy(&object, "/spec/template/metadata/annotations"), None);
+            assert_eq!(policy(&object, "/metadata/annotations"), None);
         }
     }
 

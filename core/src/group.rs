@@ -10,14 +10,15 @@
 //! carry the owner's uid when the input knows it and `""` otherwise (a preview of a manifest has no
 //! uid); serialize with [`crate::expand`]'s helpers to drop an unknown uid.
 
-use crate::api::{LeaderWorkerSet, SubdomainPolicy, API_VERSION, KIND};
+use crate::api::{LeaderWorkerSet, PodTerminationPolicy, SubdomainPolicy, API_VERSION, KIND};
 use crate::labels::{
     EXCLUSIVE_KEY_ANNOTATION_KEY, GROUP_INDEX_LABEL_KEY, GROUP_UNIQUE_HASH_LABEL_KEY,
     LEADER_ADDRESS_ANNOTATION_KEY, LEADER_POD_NAME_ANNOTATION_KEY,
-    LEADER_REQUESTS_TPUS_ANNOTATION_KEY, REPLICAS_ANNOTATION_KEY, REVISION_KEY, ROLE_LABEL_KEY,
-    ROLE_LEADER, ROLE_WORKER, SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY,
-    SUBDOMAIN_POLICY_ANNOTATION_KEY, SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY,
-    SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY, SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
+    LEADER_REQUESTS_TPUS_ANNOTATION_KEY, POD_TERMINATION_POLICY_ANNOTATION_KEY,
+    REPLICAS_ANNOTATION_KEY, REVISION_KEY, ROLE_LABEL_KEY, ROLE_LEADER, ROLE_WORKER,
+    SET_NAME_LABEL_KEY, SIZE_ANNOTATION_KEY, SUBDOMAIN_POLICY_ANNOTATION_KEY,
+    SUB_GROUP_EXCLUSIVE_KEY_ANNOTATION_KEY, SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY,
+    SUB_GROUP_SIZE_ANNOTATION_KEY, WORKER_INDEX_LABEL_KEY,
 };
 use crate::reconcile::rollout::RolloutBudget;
 use crate::tpu::pod_requests_tpus;
@@ -74,6 +75,15 @@ pub fn build_leader_statefulset(
         pod_annotations.insert(
             SUBDOMAIN_POLICY_ANNOTATION_KEY.to_string(),
             SubdomainPolicy::UniquePerReplica.as_str().to_string(),
+        );
+    }
+    // `Parallel` only (upstream stamps `Default` too): a new annotation on every leader template
+    // would make the StatefulSet controller replace every leader pod, i.e. restart every group,
+    // when this controller is upgraded (docs/differences.md, "podTerminationPolicy").
+    if lws.pod_termination_policy() == PodTerminationPolicy::Parallel {
+        pod_annotations.insert(
+            POD_TERMINATION_POLICY_ANNOTATION_KEY.to_string(),
+            PodTerminationPolicy::Parallel.as_str().to_string(),
         );
     }
     merge(
@@ -674,6 +684,38 @@ spec:
             template_meta(&sts).annotations,
             map(&[(SIZE_ANNOTATION_KEY, "1")])
         );
+    }
+
+    #[test]
+    fn parallel_termination_is_stamped_on_the_leader_template_only() {
+        let mut lws = test_sample();
+        lws.spec.leader_worker_template.size = Some(2);
+        for policy in [None, Some(PodTerminationPolicy::Default)] {
+            lws.spec.pod_termination_policy = policy;
+            let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+            assert_eq!(
+                template_meta(&sts).annotations,
+                map(&[(SIZE_ANNOTATION_KEY, "2")]),
+                "{policy:?}: an existing leader template stays as it was"
+            );
+        }
+        let default_revision = crate::revision::revision_key(&lws);
+        lws.spec.pod_termination_policy = Some(PodTerminationPolicy::Parallel);
+        let sts = build_leader_statefulset(&lws, "rev", 0, 1);
+        assert_eq!(
+            template_meta(&sts).annotations,
+            map(&[
+                (SIZE_ANNOTATION_KEY, "2"),
+                (POD_TERMINATION_POLICY_ANNOTATION_KEY, "Parallel"),
+            ])
+        );
+        let workers = build_worker_statefulset(&lws, &leader_pod(&lws, "0")).unwrap();
+        assert!(!template_meta(&workers)
+            .annotations
+            .unwrap_or_default()
+            .contains_key(POD_TERMINATION_POLICY_ANNOTATION_KEY));
+        // Outside the revision, as upstream: changing it starts no LWS rollout.
+        assert_eq!(crate::revision::revision_key(&lws), default_revision);
     }
 
     #[test]

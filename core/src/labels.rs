@@ -60,6 +60,10 @@ pub const SUB_GROUP_POLICY_TYPE_ANNOTATION_KEY: &str =
     "leaderworkerset.sigs.k8s.io/subgroup-policy-type";
 /// Annotation (leader template, UniquePerReplica only). The camelCase key is upstream's.
 pub const SUBDOMAIN_POLICY_ANNOTATION_KEY: &str = "leaderworkerset.sigs.k8s.io/subdomainPolicy";
+/// Annotation (leader pod template, `Parallel` only): the LWS's `spec.podTerminationPolicy`, so a
+/// leader pod carries its group's policy even when the LWS is gone (upstream-v0.11.md §A6.2).
+pub const POD_TERMINATION_POLICY_ANNOTATION_KEY: &str =
+    "leaderworkerset.sigs.k8s.io/pod-termination-policy";
 /// Annotation (user, on the LWS): legacy switch for the pending-group guard of group restarts.
 pub const RECREATE_GROUP_AFTER_START_ANNOTATION_KEY: &str =
     "leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start";

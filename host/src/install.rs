@@ -187,7 +187,8 @@ pub fn webhook_configurations(client: &WebhookClient) -> [Value; 2] {
 ///
 /// Reads are list + watch (reflectors); writes are what the plan executor does: create
 /// (ControllerRevisions, Services, worker StatefulSets), server-side apply (the leader
-/// StatefulSet: patch, plus create the first time), delete (ControllerRevisions, leader pods),
+/// StatefulSet: patch, plus create the first time), delete (ControllerRevisions, leader pods,
+/// worker pods left behind, and worker StatefulSets under `podTerminationPolicy: Parallel`),
 /// the status subresource (merge patch), and events. `*/finalizers update` is what setting
 /// `blockOwnerDeletion` on an owner reference needs where the OwnerReferencesPermissionEnforcement
 /// admission plugin is on.
@@ -200,7 +201,7 @@ pub fn cluster_role(name: &str) -> Value {
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["list", "watch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/status"], "verbs": ["patch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/finalizers"], "verbs": ["update"]},
-            {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "list", "watch", "patch"]},
+            {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "list", "watch", "patch", "delete"]},
             {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["create", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "list", "watch"]},
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "delete"]},

@@ -918,3 +918,149 @@ fn restart_of_a_pending_group() {
         assert_eq!(uids[&0].len(), expected, "{policy}: leader uids {uids:?}");
     }
 }
+
+/// Annotation on a `Parallel` leader pod template (upstream-v0.11.md §A6.2).
+const POD_TERMINATION_POLICY: &str = "leaderworkerset.sigs.k8s.io/pod-termination-policy";
+/// A finalizer of the test's own: it keeps a deleted leader pod terminating for as long as the
+/// test needs (kwok plays a pod's shutdown at once, so a preStop hook would not).
+const HOLD_FINALIZER: &str = "e2e.lws.x-k8s.io/hold";
+
+/// Pods held by [`HOLD_FINALIZER`]; released on drop, so a failed assertion does not leave the
+/// namespace stuck.
+struct Held<'a> {
+    ns: &'a Namespace,
+    pods: Vec<String>,
+}
+
+impl<'a> Held<'a> {
+    fn hold(ns: &'a Namespace, pods: &[&str]) -> Self {
+        let patch = json!({"metadata": {"finalizers": [HOLD_FINALIZER]}}).to_string();
+        for pod in pods {
+            ns.kubectl(&["patch", "pod", pod, "--type=merge", "-p", &patch])
+                .unwrap();
+        }
+        Held {
+            ns,
+            pods: pods.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let patch = json!({"metadata": {"finalizers": null}}).to_string();
+        for pod in &self.pods {
+            let _ = self
+                .ns
+                .kubectl(&["patch", "pod", pod, "--type=merge", "-p", &patch]);
+        }
+    }
+}
+
+/// The uid of `kind/name` and whether it is being deleted, if it exists.
+fn incarnation(ns: &Namespace, kind: &str, name: &str) -> Option<(Value, bool)> {
+    let object = ns.get(kind, name)?;
+    let deleting = !object["metadata"]["deletionTimestamp"].is_null();
+    Some((object["metadata"]["uid"].clone(), deleting))
+}
+
+/// The worker pods of `lws` (its leader excluded).
+fn worker_pods(ns: &Namespace, lws: &str) -> Vec<Value> {
+    ns.pods(lws)
+        .into_iter()
+        .filter(|p| label(p, WORKER_INDEX_LABEL) != Some("0"))
+        .collect()
+}
+
+/// podTerminationPolicy (KEP-956): both leaders deleted at once and held terminating; meanwhile
+/// the Parallel group's worker StatefulSet and pods go, the Default group's are untouched (the
+/// collector waits for the leader). Released, both groups come back whole, with new worker
+/// StatefulSets.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn parallel_termination_stops_workers_with_their_leader() {
+    let ns = Namespace::new("termination");
+    for (name, policy) in [("par", "Parallel"), ("seq", "Default")] {
+        let mut object = lws(name, 1, 3);
+        object["spec"]["podTerminationPolicy"] = json!(policy);
+        ns.apply(&object).unwrap();
+    }
+    ns.wait_running("par", 3);
+    ns.wait_running("seq", 3);
+    let template_policy = |lws: &str| {
+        ns.get("statefulset", lws).unwrap()["spec"]["template"]["metadata"]["annotations"]
+            [POD_TERMINATION_POLICY]
+            .clone()
+    };
+    assert_eq!(template_policy("par"), "Parallel");
+    assert_eq!(
+        template_policy("seq"),
+        Value::Null,
+        "no annotation under Default"
+    );
+    let leader_uid = |lws: &str| incarnation(&ns, "pod", &format!("{lws}-0")).unwrap().0;
+    let workers_uid = |lws: &str| {
+        incarnation(&ns, "statefulset", &format!("{lws}-0"))
+            .unwrap()
+            .0
+    };
+    let (par_leader, seq_leader) = (leader_uid("par"), leader_uid("seq"));
+    let (par_workers, seq_workers) = (workers_uid("par"), workers_uid("seq"));
+
+    let held = Held::hold(&ns, &["par-0", "seq-0"]);
+    for lws in ["par", "seq"] {
+        ns.kubectl(&["delete", "pod", &format!("{lws}-0"), "--wait=false"])
+            .unwrap();
+    }
+    let terminating = |lws: &str, uid: &Value| {
+        incarnation(&ns, "pod", &format!("{lws}-0")) == Some((uid.clone(), true))
+    };
+    eventually(
+        "par's workers gone or going while its leader terminates",
+        CONVERGE,
+        || {
+            let sts_going = incarnation(&ns, "statefulset", "par-0")
+                .is_none_or(|(uid, deleting)| uid != par_workers || deleting);
+            let pods_going = worker_pods(&ns, "par")
+                .iter()
+                .all(|p| !p["metadata"]["deletionTimestamp"].is_null());
+            (sts_going && pods_going).then_some(())
+        },
+    );
+    assert!(
+        terminating("par", &par_leader),
+        "par's leader is still held"
+    );
+    assert!(
+        terminating("seq", &seq_leader),
+        "seq's leader is still held"
+    );
+    assert_eq!(
+        incarnation(&ns, "statefulset", "seq-0"),
+        Some((seq_workers.clone(), false)),
+        "Default: the worker StatefulSet waits for its leader"
+    );
+    let seq_pods = worker_pods(&ns, "seq");
+    assert_eq!(seq_pods.len(), 2);
+    assert!(
+        seq_pods
+            .iter()
+            .all(|p| p["metadata"]["deletionTimestamp"].is_null()),
+        "Default: the workers keep running while the leader terminates"
+    );
+
+    drop(held);
+    ns.wait_running("par", 3);
+    ns.wait_running("seq", 3);
+    assert_ne!(
+        workers_uid("par"),
+        par_workers,
+        "par's group got new workers"
+    );
+    assert_ne!(
+        workers_uid("seq"),
+        seq_workers,
+        "seq's group got new workers"
+    );
+    assert_ne!(leader_uid("par"), par_leader);
+}

@@ -559,6 +559,8 @@ fn controller_identity_is_least_privileged() {
         ("patch", "leaderworkersets.leaderworkerset.x-k8s.io/status"),
         ("create", "statefulsets.apps"),
         ("patch", "statefulsets.apps"),
+        // Worker StatefulSets under podTerminationPolicy: Parallel.
+        ("delete", "statefulsets.apps"),
         ("create", "controllerrevisions.apps"),
         ("delete", "controllerrevisions.apps"),
         ("create", "services"),
@@ -576,7 +578,6 @@ fn controller_identity_is_least_privileged() {
         ("create", "pods"),
         ("update", "leaderworkersets.leaderworkerset.x-k8s.io"),
         ("delete", "leaderworkersets.leaderworkerset.x-k8s.io"),
-        ("delete", "statefulsets.apps"),
         ("delete", "services"),
         ("patch", "nodes"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -666,7 +667,8 @@ fn metrics_and_health() {
 
 /// Issue 13: the v0.11 fields reach storage as written (our CRD carries them), the values this
 /// controller does not run are refused with their field path, and the v0.11 role label and
-/// leader address are on the StatefulSets.
+/// leader address are on the StatefulSets. Issue 16: `podTerminationPolicy` defaults to
+/// `Default`, `Parallel` is accepted and may be switched back.
 #[test]
 #[ignore = "needs the local cluster and a running controller: make e2e"]
 fn v0_11_fields_are_stored_or_refused_never_dropped() {
@@ -706,6 +708,17 @@ fn v0_11_fields_are_stored_or_refused_never_dropped() {
     let stored = ns.get("leaderworkerset", "defaulted").unwrap();
     assert_eq!(stored["spec"]["groupIdentity"], "Ordinal");
     assert_eq!(stored["spec"]["groupReplacementPolicy"], "PostTermination");
+    assert_eq!(stored["spec"]["podTerminationPolicy"], "Default");
+
+    // Parallel runs (lifecycle::parallel_termination_stops_workers_with_their_leader) and may
+    // be switched back; an unknown value is refused with its path.
+    let mut parallel = lws("parallel", 1, 1);
+    parallel["spec"]["podTerminationPolicy"] = json!("Parallel");
+    ns.apply(&parallel).unwrap();
+    parallel["spec"]["podTerminationPolicy"] = json!("Default");
+    ns.apply(&parallel).unwrap();
+    let stored = ns.get("leaderworkerset", "parallel").unwrap();
+    assert_eq!(stored["spec"]["podTerminationPolicy"], "Default");
 
     let refusals: [(&str, Value, &str); 4] = [
         (
@@ -714,9 +727,9 @@ fn v0_11_fields_are_stored_or_refused_never_dropped() {
             r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#,
         ),
         (
-            "parallel",
-            json!({"podTerminationPolicy": "Parallel"}),
-            r#"spec.podTerminationPolicy: Unsupported value: "Parallel""#,
+            "sequential",
+            json!({"podTerminationPolicy": "Sequential"}),
+            r#"spec.podTerminationPolicy: Unsupported value: "Sequential""#,
         ),
         (
             "gang",

@@ -7,8 +7,8 @@
 //! An enum marker must name exactly the values of its Rust type, so the two cannot drift.
 
 use crate::api::{
-    GroupIdentity, RestartPolicy, RolloutStrategyType, StartupPolicy, SubGroupPolicyType,
-    API_VERSION,
+    GroupIdentity, PodTerminationPolicy, RestartPolicy, RolloutStrategyType, StartupPolicy,
+    SubGroupPolicyType, API_VERSION,
 };
 use crate::defaults::{
     DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE, DEFAULT_PARTITION, DEFAULT_REPLICAS, DEFAULT_SIZE,
@@ -73,11 +73,11 @@ pub(super) fn markers() -> Vec<(&'static str, Vec<Marker>)> {
             Enum(&["PostTermination", "Immediate"]),
             Description("When the replacement of a deleted group may be scheduled: PostTermination once the pods of the group it replaces are gone, Immediate at once (groupIdentity Hash only). The webhook defaults it to PostTermination."),
         ]),
-        // Upstream main's marker is `default=Default` (§A6.2), but v0.11.0 has no such field: a
-        // CRD default would add it to every stored object (docs/differences.md, "v0.11 fields").
+        // Upstream main's markers (§A6.2): `default=Default`, `Enum=Default;Parallel`.
         ("spec.podTerminationPolicy", vec![
+            Default(json!(PodTerminationPolicy::Default.as_str())),
             Enum(&["Default", "Parallel"]),
-            Description("How a group's pods go away: Default leaves the workers to garbage collection after their leader, Parallel deletes the workers together with the leader. Unset means Default."),
+            Description("How a group's pods go away: Default leaves the workers to garbage collection after their leader is gone, Parallel deletes the worker StatefulSet as soon as the leader is deleting, so leader and workers terminate together. Defaults to Default."),
         ]),
         ("spec.scheduling", vec![
             Description("Workload-aware scheduling of the groups (gang scheduling, topology constraints), kept as written."),

@@ -378,7 +378,7 @@ mod tests {
             (
                 format!("{SPEC}/podTerminationPolicy"),
                 json!(["Default", "Parallel"]),
-                None,
+                Some(json!("Default")),
             ),
         ];
         for (pointer, values, default) in cases {
@@ -474,6 +474,7 @@ mod tests {
                 "spec/leaderWorkerTemplate/properties/restartPolicy",
                 "spec/leaderWorkerTemplate/properties/size",
                 "spec/leaderWorkerTemplate/properties/subGroupPolicy/properties/subGroupPolicyType",
+                "spec/podTerminationPolicy",
                 "spec/replicas",
                 "spec/rolloutStrategy/properties/rollingUpdateConfiguration/properties/maxSurge",
                 "spec/rolloutStrategy/properties/rollingUpdateConfiguration/properties/maxUnavailable",

@@ -6,12 +6,14 @@
 //! ([`plan_reconcile`]), the host applies the [`ReconcilePlan`].
 //!
 //! # Expected flow (one call)
-//! 1. A LeaderWorkerSet or leader StatefulSet being deleted: nothing (GC), or requeue after 5s.
+//! 1. A LeaderWorkerSet or leader StatefulSet being deleted: nothing (GC), or requeue after 5s;
+//!    under `podTerminationPolicy: Parallel`, the worker StatefulSets to delete ([`termination`]).
 //! 2. Revisions ([`revisions`]): the current key; revisions to create.
 //! 3. Rollout ([`rollout`]): partition and replicas; the leader StatefulSet to apply.
 //! 4. The shared headless Service, if missing.
 //! 5. Status ([`status`]); when the update is done, older revisions are deleted.
-//! 6. Group restarts ([`restart`]): leader pods to delete.
+//! 6. Group restarts ([`restart`]): leader pods to delete; under `Parallel`, the worker
+//!    StatefulSets of deleting leaders ([`termination`]).
 //! 7. Per-group objects ([`workers`]): per-replica Services, PodGroups, worker StatefulSets.
 //!
 //! # Assumptions
@@ -26,6 +28,7 @@ pub mod revisions;
 pub mod rollout;
 mod seen;
 pub mod status;
+pub mod termination;
 pub mod wire;
 pub mod workers;
 
@@ -91,8 +94,7 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     let lws = &input.lws;
     let mut plan = ReconcilePlan::default();
     if is_deleting(&lws.metadata) {
-        plan.reasons.push("LeaderWorkerSet is being deleted".into());
-        return plan;
+        return plan_lws_deletion(input);
     }
     let unsupported = crate::validation::unsupported_features(lws);
     if !unsupported.is_empty() {
@@ -109,6 +111,8 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
         plan.reasons
             .push("leader StatefulSet is being deleted".into());
         plan.requeue_after_seconds = Some(LEADER_STS_DELETING_REQUEUE_SECONDS);
+        // Its leader pods are going too: their workers may go with them.
+        plan.delete = termination::leader_worker_deletes(lws, &Observed::new(input));
         return plan;
     }
     let observed = Observed::new(input);
@@ -157,6 +161,8 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     let restart = restart::decide_group_restarts(lws, &observed);
     plan.delete.extend(restart.delete);
     plan.events.extend(restart.events);
+    plan.delete
+        .extend(termination::leader_worker_deletes(lws, &observed));
 
     let groups = workers::plan_group_objects(
         lws,
@@ -169,6 +175,19 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     plan.events.extend(groups.events);
     plan.reasons.extend(groups.reasons);
     plan.requeue_after_seconds = groups.requeue_after_seconds;
+    plan
+}
+
+/// A deleting LeaderWorkerSet: the garbage collector removes its objects; under `Parallel` its
+/// worker StatefulSets are deleted at once ([`termination::lws_deletion_deletes`]). One stored
+/// by another controller with a feature we do not run is left alone, as when it lives.
+fn plan_lws_deletion(input: &ReconcileInput) -> ReconcilePlan {
+    let lws = &input.lws;
+    let mut plan = ReconcilePlan::default();
+    plan.reasons.push("LeaderWorkerSet is being deleted".into());
+    if crate::validation::unsupported_features(lws).is_empty() {
+        plan.delete = termination::lws_deletion_deletes(lws, &Observed::new(input));
+    }
     plan
 }
 

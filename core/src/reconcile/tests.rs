@@ -1009,6 +1009,187 @@ fn stale_or_foreign_workers_do_not_recreate_the_group() {
     assert!(planned_deletes(&input).is_empty());
 }
 
+// --- pod termination policy ------------------------------------------------------------------
+
+fn with_policy(
+    mut lws: LeaderWorkerSet,
+    policy: Option<crate::api::PodTerminationPolicy>,
+) -> LeaderWorkerSet {
+    lws.spec.pod_termination_policy = policy;
+    lws
+}
+
+fn parallel(lws: LeaderWorkerSet) -> LeaderWorkerSet {
+    with_policy(lws, Some(crate::api::PodTerminationPolicy::Parallel))
+}
+
+fn deleting() -> serde_json::Value {
+    json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+}
+
+fn terminating(mut sts: StatefulSet) -> StatefulSet {
+    sts.metadata.deletion_timestamp = Some(now());
+    sts
+}
+
+fn statefulset_deletes(plan: &ReconcilePlan) -> Vec<&ObjectRef> {
+    plan.delete
+        .iter()
+        .filter(|d| d.kind == "StatefulSet")
+        .collect()
+}
+
+fn foreground_sts_delete(name: &str, uid: &str) -> ObjectRef {
+    ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "StatefulSet".into(),
+        namespace: "default".into(),
+        name: name.into(),
+        uid: Some(uid.into()),
+        propagation_policy: Some("Foreground".into()),
+    }
+}
+
+/// Group 0's leader is deleting, group 1's is not; both have their worker StatefulSet.
+fn one_leader_deleting(lws: LeaderWorkerSet) -> ReconcileInput {
+    let leaders = vec![leader(&lws, 0, deleting()), leader(&lws, 1, json!({}))];
+    let mut input = group_input(lws, leaders);
+    input.worker_stateful_sets = vec![worker_sts(0, "leader-uid-0"), worker_sts(1, "leader-uid-1")];
+    input
+}
+
+#[test]
+fn parallel_deleting_leader_foreground_deletes_its_worker_statefulset() {
+    let plan = plan_reconcile(&one_leader_deleting(parallel(sized(2))));
+    assert_eq!(
+        statefulset_deletes(&plan),
+        [&foreground_sts_delete("lws-0", "sts-0")],
+        "only the deleting leader's workers, pinned to their uid"
+    );
+    assert_eq!(plan.requeue_after_seconds, None);
+}
+
+#[test]
+fn parallel_leader_leaves_a_worker_statefulset_it_does_not_own() {
+    let lws = parallel(sized(2));
+    // A previous incarnation of the leader owns it (the collector's business).
+    let mut input = one_leader_deleting(lws.clone());
+    input.worker_stateful_sets[0] = worker_sts(0, "previous-leader-uid");
+    assert!(statefulset_deletes(&plan_reconcile(&input)).is_empty());
+    // Owned by no pod at all.
+    let mut input = one_leader_deleting(lws.clone());
+    input.worker_stateful_sets[0].metadata.owner_references = None;
+    assert!(statefulset_deletes(&plan_reconcile(&input)).is_empty());
+    // Already terminating: not deleted twice.
+    let mut input = one_leader_deleting(lws);
+    input.worker_stateful_sets[0] = terminating(worker_sts(0, "leader-uid-0"));
+    assert!(statefulset_deletes(&plan_reconcile(&input)).is_empty());
+}
+
+#[test]
+fn default_termination_leaves_the_plan_unchanged() {
+    // Unset is what every LWS stored before the field existed reads as.
+    let unset = plan_reconcile(&one_leader_deleting(sized(2)));
+    assert!(statefulset_deletes(&unset).is_empty(), "{:?}", unset.delete);
+    let default = with_policy(sized(2), Some(crate::api::PodTerminationPolicy::Default));
+    assert_eq!(plan_reconcile(&one_leader_deleting(default.clone())), unset);
+    // A terminating worker StatefulSet under a new leader: left alone, no requeue.
+    let mut input = group_input(default.clone(), vec![leader(&default, 0, json!({}))]);
+    input.worker_stateful_sets = vec![terminating(worker_sts(0, "previous-leader-uid"))];
+    let plan = plan_reconcile(&input);
+    assert_eq!(plan.requeue_after_seconds, None);
+    assert!(!kinds(&plan).iter().any(|(k, _)| k == "StatefulSet"));
+    // A deleting Default LWS: the collector's work.
+    let mut lws = default;
+    lws.metadata.deletion_timestamp = Some(now());
+    let plan = plan_reconcile(&one_leader_deleting(lws));
+    assert_eq!(
+        plan,
+        ReconcilePlan {
+            reasons: vec!["LeaderWorkerSet is being deleted".into()],
+            ..ReconcilePlan::default()
+        }
+    );
+}
+
+#[test]
+fn leader_created_under_parallel_keeps_it_after_the_lws_changes() {
+    let lws = with_policy(sized(2), Some(crate::api::PodTerminationPolicy::Default));
+    let annotated = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z",
+        "annotations": {POD_TERMINATION_POLICY_ANNOTATION_KEY: "Parallel"}}});
+    let mut input = one_leader_deleting(lws.clone());
+    input.leader_pods[0] = leader(&lws, 0, annotated);
+    assert_eq!(
+        statefulset_deletes(&plan_reconcile(&input)),
+        [&foreground_sts_delete("lws-0", "sts-0")]
+    );
+}
+
+#[test]
+fn deleting_parallel_lws_foreground_deletes_every_worker_statefulset() {
+    let mut lws = parallel(sized(2));
+    lws.metadata.deletion_timestamp = Some(now());
+    let mut input = group_input(
+        lws.clone(),
+        vec![leader(&lws, 0, json!({})), leader(&lws, 1, json!({}))],
+    );
+    input.worker_stateful_sets = vec![
+        worker_sts(0, "leader-uid-0"),
+        worker_sts(1, "leader-uid-1"),
+        terminating(worker_sts(2, "leader-uid-2")),
+    ];
+    let plan = plan_reconcile(&input);
+    assert_eq!(
+        plan.delete,
+        [
+            foreground_sts_delete("lws-0", "sts-0"),
+            foreground_sts_delete("lws-1", "sts-1")
+        ],
+        "every worker StatefulSet not already terminating"
+    );
+    assert!(plan.apply.is_empty() && plan.create.is_empty() && plan.status.is_none());
+}
+
+#[test]
+fn parallel_leaders_of_a_deleting_leader_statefulset_take_their_workers() {
+    let mut input = one_leader_deleting(parallel(sized(2)));
+    input
+        .leader_stateful_set
+        .as_mut()
+        .unwrap()
+        .metadata
+        .deletion_timestamp = Some(now());
+    let plan = plan_reconcile(&input);
+    assert_eq!(plan.delete, [foreground_sts_delete("lws-0", "sts-0")]);
+    assert_eq!(plan.requeue_after_seconds, Some(5));
+}
+
+#[test]
+fn new_parallel_leader_waits_for_its_terminating_worker_statefulset() {
+    let lws = parallel(sized(2));
+    let mut input = group_input(lws.clone(), vec![leader(&lws, 0, json!({}))]);
+    input.worker_stateful_sets = vec![terminating(worker_sts(0, "previous-leader-uid"))];
+    let plan = plan_reconcile(&input);
+    assert_eq!(plan.requeue_after_seconds, Some(1));
+    assert!(
+        !kinds(&plan).iter().any(|(k, _)| k == "StatefulSet"),
+        "not recreated"
+    );
+    assert!(statefulset_deletes(&plan).is_empty(), "{:?}", plan.delete);
+    assert!(
+        plan.reasons
+            .iter()
+            .any(|r| r == "lws-0: worker StatefulSet still terminating"),
+        "{:?}",
+        plan.reasons
+    );
+    // Once it is gone, the group gets its new one.
+    input.worker_stateful_sets.clear();
+    let plan = plan_reconcile(&input);
+    assert_eq!(plan.requeue_after_seconds, None);
+    assert!(kinds(&plan).contains(&("StatefulSet".into(), "lws-0".into())));
+}
+
 // --- entry point -----------------------------------------------------------------------------
 
 #[test]

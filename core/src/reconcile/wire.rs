@@ -110,7 +110,8 @@ pub struct ReconcilePlan {
     pub create: Vec<serde_json::Value>,
     /// Objects to delete: superseded ControllerRevisions; leader pods of groups to recreate
     /// (Foreground propagation, uid precondition); worker pods a replaced worker StatefulSet
-    /// left behind (uid precondition).
+    /// left behind (uid precondition); under `podTerminationPolicy: Parallel`, worker
+    /// StatefulSets of deleting leaders or of a deleting LWS (Foreground, uid precondition).
     #[serde(default)]
     pub delete: Vec<ObjectRef>,
     /// The new status, to write through the status subresource; `None` when unchanged.

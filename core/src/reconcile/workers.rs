@@ -10,6 +10,7 @@ use super::observed::{
 };
 use super::pod_group::build_pod_group;
 use super::revisions::{find_revision, revision_data};
+use super::termination::{self, TERMINATING_WORKERS_REQUEUE_SECONDS};
 use super::wire::{ObjectRef, PlannedEvent};
 use crate::api::{LeaderWorkerSet, StartupPolicy, SubdomainPolicy};
 use crate::expand::to_json;
@@ -120,6 +121,12 @@ fn plan_worker_statefulset(
             let mut target = object_ref("v1", "Pod", &pod.metadata, lws.namespace());
             target.propagation_policy = Some("Background".to_string());
             out.delete.push(target);
+        }
+        if termination::waits_for_terminating_workers(lws, leader, sts) {
+            out.reasons.push(format!(
+                "{leader_name}: worker StatefulSet still terminating"
+            ));
+            out.requeue(TERMINATING_WORKERS_REQUEUE_SECONDS);
         }
         return;
     }

@@ -4,8 +4,12 @@
 //! The fields are in our CRD and decoded, so nothing a user writes is dropped. A value that asks
 //! for behaviour we do not implement is refused with its field path instead of being stored and
 //! ignored (docs/differences.md, "v0.11 fields").
+//!
+//! `podTerminationPolicy` needs no rule here: both values run ([`crate::reconcile::termination`]),
+//! any other value is refused with its path when the document is decoded (the CRD enum
+//! upstream), and it may change in both directions, as upstream allows (§A6.2).
 
-use crate::api::{GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, PodTerminationPolicy};
+use crate::api::{GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet};
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
 
 /// Upstream's message for a changed `groupIdentity` (§A1.1).
@@ -42,13 +46,6 @@ pub fn validate(lws: &LeaderWorkerSet) -> FieldErrors {
             FieldPath::new("spec").child("groupReplacementPolicy"),
             format!("{:?}", GroupReplacementPolicy::Immediate.as_str()),
             IMMEDIATE_NEEDS_HASH_MESSAGE,
-        ));
-    }
-    if spec.pod_termination_policy == Some(PodTerminationPolicy::Parallel) {
-        errors.push(FieldError::not_supported(
-            FieldPath::new("spec").child("podTerminationPolicy"),
-            PodTerminationPolicy::Parallel.as_str(),
-            &[PodTerminationPolicy::Default.as_str()],
         ));
     }
     if spec.scheduling.is_some() {
@@ -123,7 +120,6 @@ mod tests {
         let refused = lws(json!({
             "groupIdentity": "Hash",
             "groupReplacementPolicy": "Immediate",
-            "podTerminationPolicy": "Parallel",
             "scheduling": {"replica": {}},
             "leaderWorkerTemplate": {"maxGroupRestarts": 3},
         }));
@@ -131,7 +127,6 @@ mod tests {
             messages(&validate(&refused)),
             [
                 r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#,
-                r#"spec.podTerminationPolicy: Unsupported value: "Parallel": supported values: "Default""#,
                 &format!("spec.scheduling: Forbidden: {SCHEDULING_UNSUPPORTED_MESSAGE}"),
                 &format!(
                     "spec.leaderWorkerTemplate.maxGroupRestarts: Forbidden: {MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE}"
@@ -169,5 +164,56 @@ mod tests {
     fn unknown_values_are_refused_when_decoded() {
         let error = decode_lws_value(json!({"spec": {"groupIdentity": "Random"}})).unwrap_err();
         assert_eq!(error[0].path.as_str(), "spec.groupIdentity");
+    }
+
+    #[test]
+    fn both_pod_termination_policies_are_accepted() {
+        for value in ["Default", "Parallel"] {
+            let lws = lws(json!({"podTerminationPolicy": value}));
+            assert_eq!(
+                lws.spec.pod_termination_policy.map(|p| p.as_str()),
+                Some(value)
+            );
+            assert!(validate(&lws).is_empty(), "{value}");
+            assert!(
+                crate::validation::validate_create(&lws).is_empty(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_pod_termination_policies_are_refused_with_their_path() {
+        for value in ["Sequential", "parallel", "Foreground"] {
+            let errors = crate::ops::validate_value(
+                json!({"metadata": {"name": "x"}, "spec": {"podTerminationPolicy": value}}),
+                None,
+            );
+            assert_eq!(errors.len(), 1, "{value}: {errors:?}");
+            assert_eq!(
+                errors[0].path.as_str(),
+                "spec.podTerminationPolicy",
+                "{value}"
+            );
+            assert!(
+                errors[0]
+                    .to_string()
+                    .contains(r#"supported values: "Default", "Parallel""#),
+                "{value}: {}",
+                errors[0]
+            );
+        }
+    }
+
+    #[test]
+    fn pod_termination_policy_is_mutable_both_ways() {
+        let manifest = |value: &str| json!({"metadata": {"name": "x"}, "spec": {"podTerminationPolicy": value}});
+        for (old, new) in [("Default", "Parallel"), ("Parallel", "Default")] {
+            let errors = crate::ops::validate_value(manifest(new), Some(manifest(old)));
+            assert!(errors.is_empty(), "{old} -> {new}: {errors:?}");
+        }
+        // An object stored before the field existed, then set.
+        let unset = json!({"metadata": {"name": "x"}});
+        assert!(crate::ops::validate_value(manifest("Parallel"), Some(unset)).is_empty());
     }
 }
