@@ -84,9 +84,9 @@ impl RolloutBudget {
         }
     }
 
-    /// R + surge.
+    /// R + surge (saturating: an object stored under a CRD without our bounds may hold any int32).
     pub fn burst(&self) -> i32 {
-        self.replicas + self.max_surge
+        self.replicas.saturating_add(self.max_surge)
     }
 }
 
@@ -160,7 +160,10 @@ fn rolling_update_parameters_unfloored(
     }
 
     // Respect maxUnavailable even while reclaiming surge groups.
-    let rolling_step = budget.max_unavailable + budget.max_surge - (budget.burst() - sts_replicas);
+    let rolling_step = budget
+        .max_unavailable
+        .saturating_add(budget.max_surge)
+        .saturating_sub(budget.burst().saturating_sub(sts_replicas));
     let partition = rolling_update_partition(&states, sts_replicas, rolling_step, sts_partition);
     let (replicas, events) = want(unready);
     parameters(partition, replicas, events)
@@ -184,9 +187,9 @@ pub fn calculate_rolling_update_replicas(
     unready: i32,
 ) -> i32 {
     if unready <= max_surge {
-        replicas + (unready - max_unavailable).max(0)
+        replicas.saturating_add(unready.saturating_sub(max_unavailable).max(0))
     } else {
-        replicas + max_surge
+        replicas.saturating_add(max_surge)
     }
 }
 
@@ -215,12 +218,15 @@ pub fn rolling_update_partition(
 ) -> i32 {
     let state = |index: i32| states.get(index as usize).copied().unwrap_or_default();
     let tail = calculate_continuous_ready_replicas(states);
-    let base = (sts_replicas - tail - rolling_step).max(0);
+    let base = sts_replicas
+        .saturating_sub(tail)
+        .saturating_sub(rolling_step)
+        .max(0);
     // Groups below `base` that are unready already use up the unavailable budget.
     let unavailable = (0..base).filter(|&i| !state(i).ready).count() as i32;
     let mut partition = base + unavailable;
     // Unready or already-updated groups can be rolled without hurting availability.
-    let mut index = partition.min(sts_replicas - 1);
+    let mut index = partition.min(sts_replicas.saturating_sub(1));
     while index >= base {
         let s = state(index);
         if s.ready && !s.updated {

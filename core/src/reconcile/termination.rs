@@ -1,8 +1,7 @@
 //! `spec.podTerminationPolicy`: whether a group's workers wait for their leader to be gone.
 //!
-//! Mirrors KEP-956 upstream (upstream-v0.11.md §A6.2): `isParallelPodTermination` and
-//! `deleteWorkerStatefulSetIfExists` in `pkg/controllers/pod_controller.go`, the `Parallel`
-//! branch of `deleteWorkerStatefulSets` in `pkg/controllers/leaderworkerset_controller.go`.
+//! Upstream's KEP-956 behaviour (upstream-v0.11.md §A6.2): the pod controller's and the LWS
+//! controller's `Parallel` branches.
 //!
 //! A worker StatefulSet is owned by its leader pod, so under `Default` the garbage collector
 //! deletes it only once the leader pod has left the API server: a group takes two termination

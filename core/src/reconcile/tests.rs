@@ -42,6 +42,23 @@ fn calculate_rolling_update_replicas_table() {
     }
 }
 
+#[test]
+fn rollout_arithmetic_saturates_at_the_int32_bounds() {
+    // Values an object stored under a CRD without our bounds may hold: no overflow (a panic in
+    // a debug build, a wrapped, negative count in the module).
+    assert_eq!(
+        calculate_rolling_update_replicas(i32::MAX, i32::MAX, 0, i32::MAX),
+        i32::MAX
+    );
+    assert_eq!(
+        calculate_rolling_update_replicas(i32::MAX, 1, i32::MIN, 0),
+        i32::MAX
+    );
+    let states = vec![state(true, false); 4];
+    assert_eq!(rolling_update_partition(&states, 4, i32::MIN, 4), 4);
+    assert_eq!(rolling_update_partition(&states, i32::MIN, 1, 4), 0);
+}
+
 fn leader_sts(replicas: i32, partition: i32, annotation: Option<&str>) -> StatefulSet {
     let mut value = json!({
         "metadata": {"name": "lws", "namespace": "default"},
