@@ -221,10 +221,10 @@ pub fn rolling_update_partition(
     let base = sts_replicas
         .saturating_sub(tail)
         .saturating_sub(rolling_step)
-        .max(0);
+        .clamp(0, sts_replicas.max(0));
     // Groups below `base` that are unready already use up the unavailable budget.
     let unavailable = (0..base).filter(|&i| !state(i).ready).count() as i32;
-    let mut partition = base + unavailable;
+    let mut partition = base.saturating_add(unavailable);
     // Unready or already-updated groups can be rolled without hurting availability.
     let mut index = partition.min(sts_replicas.saturating_sub(1));
     while index >= base {
