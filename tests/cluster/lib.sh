@@ -195,3 +195,15 @@ wait_for() {
     sleep 1
   done
 }
+
+# Polled, not `kubectl wait`: a CRD created a moment ago has `status.conditions: null`, which
+# kubectl wait reports as an error instead of waiting.
+crd_established() {
+  [ "$(kc get crd "$1" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ]
+}
+wait_crds_established() {
+  local crd
+  for crd in "$@"; do
+    wait_for 60 crd_established "$crd" || die "CRD $crd is not Established within 60 s"
+  done
+}

@@ -41,7 +41,7 @@ else
   log "installing LWS $VERSION CRDs"
   kc apply --server-side --force-conflicts -f "$PEER_DIR/config/crd/bases/" >/dev/null
 fi
-kc wait --for=condition=Established --timeout=60s -f "$PEER_DIR/config/crd/bases/" >/dev/null
+wait_crds_established leaderworkersets.leaderworkerset.x-k8s.io disaggregatedsets.disaggregatedset.x-k8s.io
 
 # --- serving certificate for https://127.0.0.1:PORT (controller-runtime reads tls.crt/tls.key) ----
 (

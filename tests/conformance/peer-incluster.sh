@@ -110,7 +110,7 @@ json.dump({"apiVersion": "v1", "kind": "List", "items": keep}, open(sys.argv[2],
 PY
   log "peer in-cluster: upstream lws $version ($name) on $(real_node_name "$NODE_INDEX") ($ip)"
   kc apply --server-side --force-conflicts -f "$BIN/lws-$version/config/crd/bases/" >/dev/null
-  kc wait --for=condition=Established --timeout=60s -f "$BIN/lws-$version/config/crd/bases/" >/dev/null
+  wait_crds_established leaderworkersets.leaderworkerset.x-k8s.io disaggregatedsets.disaggregatedset.x-k8s.io
   kc create namespace "$NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
   # Webhook configurations by URL (ours, or peer-up's) would keep their url beside the service.
   kc delete --ignore-not-found mutatingwebhookconfiguration/lws-mutating-webhook-configuration \
