@@ -73,8 +73,8 @@ DEMO_LWS := leaderworkerset-sample
 # The suite runs under one controller: the scenarios of issue 5, then the lifecycle tests
 # (tests/e2e/lifecycle.rs); then that controller stops and the fail-over tests run controllers of
 # their own (tests/e2e/failover.rs), so no other controller may run.
-e2e: build ## end-to-end: controller scenarios, lifecycle, fail-over, on the local cluster
-	@$(E2E_CONTROLLER) up
+e2e: build ## end-to-end: controller scenarios, lifecycle, fail-over, gang scheduling, on the local cluster
+	@LWS_SCHEDULER_PROVIDER=volcano $(E2E_CONTROLLER) up
 	@set -a; [ -n "$$KUBECONFIG" ] || . .cluster/env; set +a; \
 	  rc=0; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=4 --skip failover:: --skip lifecycle:: --skip incluster:: --skip swap:: --skip chaos:: || rc=$$?; \
 	  if [ $$rc -eq 0 ]; then echo "[e2e] lifecycle"; $(CARGO) test --profile $(PROFILE) --test e2e -- --ignored --test-threads=6 lifecycle:: || rc=$$?; fi; \

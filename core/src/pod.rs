@@ -22,7 +22,7 @@ use crate::labels::{
 };
 use crate::tpu::{add_tpu_variables, pod_requests_tpus};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, EnvVar, Pod, PodAffinity, PodAffinityTerm, PodAntiAffinity,
+    Affinity, Container, EnvVar, Pod, PodAffinity, PodAffinityTerm, PodAntiAffinity, PodSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +34,8 @@ pub struct PodContext {
     /// The pod's namespace, when the pod object itself lacks one (admission requests carry it).
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Gang-scheduling provider (only `volcano` exists); adds the PodGroup annotation.
+    /// Gang-scheduling provider (only `volcano` exists); adds the PodGroup annotation to pods
+    /// Volcano schedules.
     #[serde(default)]
     pub scheduler_provider: Option<String>,
 }
@@ -72,10 +73,13 @@ pub fn mutate_pod(pod: &mut Pod, ctx: &PodContext) -> Result<(), PodMutationErro
         label_worker(pod, &lws_name, &name, pod_count, &annotations)?;
     }
 
+    // Only pods Volcano schedules: their group is the one that gets a PodGroup
+    // (`crate::reconcile::pod_group`).
     if ctx
         .scheduler_provider
         .as_deref()
         .is_some_and(|p| !p.is_empty())
+        && scheduled_by_volcano(pod.spec.as_ref())
     {
         set_pod_group_annotation(pod, &lws_name);
     }
@@ -83,6 +87,15 @@ pub fn mutate_pod(pod: &mut Pod, ctx: &PodContext) -> Result<(), PodMutationErro
         add_tpu_variables(pod, pod_count)?;
     }
     add_lws_variables(pod, ctx)
+}
+
+/// The `schedulerName` of pods Volcano schedules (Volcano's default scheduler name).
+pub const VOLCANO_SCHEDULER_NAME: &str = "volcano";
+
+/// True when Volcano schedules a pod of this spec (the PodGroup annotation and the group's
+/// PodGroup depend on it).
+pub fn scheduled_by_volcano(spec: Option<&PodSpec>) -> bool {
+    spec.and_then(|s| s.scheduler_name.as_deref()) == Some(VOLCANO_SCHEDULER_NAME)
 }
 
 /// A pod is the leader when its worker-index label is `"0"` (upstream `LeaderPod`).
@@ -1042,9 +1055,9 @@ mod tests {
     }
 
     #[test]
-    fn gang_annotation_only_with_a_scheduler_provider() {
-        let make = || {
-            pod(
+    fn gang_annotation_only_with_a_scheduler_provider_on_pods_volcano_schedules() {
+        let make = |scheduler: Option<&str>| {
+            let mut pod = pod(
                 "lws-1-2",
                 &[
                     (SET_NAME_LABEL_KEY, "lws"),
@@ -1053,20 +1066,25 @@ mod tests {
                 ],
                 &[(SIZE_ANNOTATION_KEY, "3")],
                 "lws",
-            )
+            );
+            pod.spec.as_mut().unwrap().scheduler_name = scheduler.map(s);
+            pod
         };
-        let mut plain = make();
-        mutate_pod(&mut plain, &PodContext::default()).unwrap();
-        assert!(!plain
-            .metadata
-            .annotations
-            .unwrap()
-            .contains_key(POD_GROUP_NAME_ANNOTATION_KEY));
-        let mut gang = make();
         let ctx = PodContext {
             scheduler_provider: Some(s("volcano")),
             ..Default::default()
         };
+        let annotated = |mut pod: Pod, ctx: &PodContext| {
+            mutate_pod(&mut pod, ctx).unwrap();
+            pod.metadata
+                .annotations
+                .unwrap()
+                .contains_key(POD_GROUP_NAME_ANNOTATION_KEY)
+        };
+        assert!(!annotated(make(Some("volcano")), &PodContext::default()));
+        assert!(!annotated(make(None), &ctx), "the default scheduler");
+        assert!(!annotated(make(Some("default-scheduler")), &ctx));
+        let mut gang = make(Some("volcano"));
         mutate_pod(&mut gang, &ctx).unwrap();
         assert_eq!(
             gang.metadata

@@ -9,6 +9,7 @@
 use crate::webhook::{MUTATE_LWS_PATH, MUTATE_POD_PATH, VALIDATE_LWS_PATH, VALIDATE_POD_PATH};
 use base64::Engine as _;
 use lws_core::labels::SET_NAME_LABEL_KEY;
+use lws_core::reconcile::pod_group::POD_GROUP_API_VERSION;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct InCluster<'a> {
     pub image: &'a str,
     pub namespace: &'a str,
     pub cert_management: CertManagement,
+    /// The gang-scheduling provider (`volcano`): the controller's flag and the PodGroups rule.
+    pub scheduler_provider: Option<&'a str>,
 }
 
 impl Default for InCluster<'_> {
@@ -68,6 +71,7 @@ impl Default for InCluster<'_> {
             image: DEFAULT_IMAGE,
             namespace: NAMESPACE,
             cert_management: CertManagement::Internal,
+            scheduler_provider: None,
         }
     }
 }
@@ -192,8 +196,11 @@ pub fn webhook_configurations(client: &WebhookClient) -> [Value; 2] {
 /// the status subresource (merge patch), and events. `*/finalizers update` is what setting
 /// `blockOwnerDeletion` on an owner reference needs where the OwnerReferencesPermissionEnforcement
 /// admission plugin is on.
-pub fn cluster_role(name: &str) -> Value {
-    json!({
+///
+/// With a gang-scheduling provider (only Volcano exists), also `podgroups` create, list and watch:
+/// the controller reflects them and creates one per group Volcano schedules.
+pub fn cluster_role(name: &str, scheduler_provider: Option<&str>) -> Value {
+    let mut role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": {"name": name, "labels": labels()},
@@ -209,7 +216,14 @@ pub fn cluster_role(name: &str) -> Value {
             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         ],
-    })
+    });
+    if scheduler_provider.is_some() {
+        let group = POD_GROUP_API_VERSION.split('/').next().unwrap_or_default();
+        role["rules"].as_array_mut().expect("rules").push(
+            json!({"apiGroups": [group], "resources": ["podgroups"], "verbs": ["create", "list", "watch"]}),
+        );
+    }
+    role
 }
 
 /// Binds the ClusterRole `role` to the ServiceAccount `namespace/account`.
@@ -305,11 +319,15 @@ fn namespace_object(namespace: &str) -> Value {
 
 /// The controller's identity: ServiceAccount, ClusterRole and binding, the leader-election Role
 /// and binding, [`cert_roles`] and [`metrics_roles`].
-fn identity(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
+fn identity(
+    namespace: &str,
+    cert_management: CertManagement,
+    scheduler_provider: Option<&str>,
+) -> Vec<Value> {
     let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": {"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels()}}),
-        cluster_role(CLUSTER_ROLE),
+        cluster_role(CLUSTER_ROLE, scheduler_provider),
         cluster_role_binding(
             "lws-manager-rolebinding",
             CLUSTER_ROLE,
@@ -368,9 +386,13 @@ fn webhook_secret(namespace: &str) -> Value {
 /// `lws install --rbac-only`: what a controller running elsewhere (tests/e2e) needs to act as
 /// the in-cluster one: the Namespace, [`identity`], and in internal mode the Secret it may fill
 /// but not create.
-pub fn rbac(namespace: &str, cert_management: CertManagement) -> Vec<Value> {
+pub fn rbac(
+    namespace: &str,
+    cert_management: CertManagement,
+    scheduler_provider: Option<&str>,
+) -> Vec<Value> {
     let mut objects = vec![namespace_object(namespace)];
-    objects.extend(identity(namespace, cert_management));
+    objects.extend(identity(namespace, cert_management, scheduler_provider));
     if cert_management == CertManagement::Internal {
         objects.push(webhook_secret(namespace));
     }
@@ -422,11 +444,25 @@ fn services(namespace: &str) -> [Value; 2] {
 /// The controller Deployment with the chart's default values: 2 replicas (one leads, all serve
 /// the webhooks) spread over nodes, non-root with a read-only root file system, no certificate
 /// volume (the controller reads its Secret through the API).
-fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> Value {
-    let cert_flag = match cert_management {
+fn deployment(options: &InCluster) -> Value {
+    let cert_flag = match options.cert_management {
         CertManagement::Internal => "--cert-management=internal",
         CertManagement::CertManager => "--cert-management=external",
     };
+    let mut args = vec![
+        "controller".to_string(),
+        format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
+        format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
+        format!("--metrics-bind-address=0.0.0.0:{METRICS_PORT}"),
+        cert_flag.to_string(),
+        "--leader-elect=true".to_string(),
+        "--log-format=console".to_string(),
+        "--log-level=info".to_string(),
+    ];
+    if let Some(provider) = options.scheduler_provider {
+        args.push(format!("--scheduler-provider={provider}"));
+    }
+    let (image, namespace) = (options.image, options.namespace);
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -455,16 +491,7 @@ fn deployment(image: &str, namespace: &str, cert_management: CertManagement) -> 
                         "image": image,
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/lws"],
-                        "args": [
-                            "controller",
-                            format!("--webhook-addr=0.0.0.0:{WEBHOOK_PORT}"),
-                            format!("--health-addr=0.0.0.0:{HEALTH_PORT}"),
-                            format!("--metrics-bind-address=0.0.0.0:{METRICS_PORT}"),
-                            cert_flag,
-                            "--leader-elect=true",
-                            "--log-format=console",
-                            "--log-level=info",
-                        ],
+                        "args": args,
                         "env": [
                             {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")},
                             {"name": "POD_NAME", "valueFrom": field("metadata.name")},
@@ -503,17 +530,17 @@ pub fn in_cluster(options: &InCluster) -> Vec<Value> {
         namespace_object(namespace),
         lws_core::crd::custom_resource_definition(),
     ];
-    objects.extend(identity(namespace, options.cert_management));
+    objects.extend(identity(
+        namespace,
+        options.cert_management,
+        options.scheduler_provider,
+    ));
     match options.cert_management {
         CertManagement::Internal => objects.push(webhook_secret(namespace)),
         CertManagement::CertManager => objects.extend(cert_manager_objects(namespace)),
     }
     objects.extend(services(namespace));
-    objects.push(deployment(
-        options.image,
-        namespace,
-        options.cert_management,
-    ));
+    objects.push(deployment(options));
     let client = WebhookClient::Service {
         namespace: namespace.into(),
     };
@@ -649,6 +676,47 @@ mod tests {
             .collect()
     }
 
+    /// The PodGroups rule and the controller's flag come with a provider, and only then.
+    #[test]
+    fn a_scheduler_provider_adds_the_pod_groups_rule_and_the_flag() {
+        let rules_on_pod_groups = |objects: &[Value]| {
+            let role = objects
+                .iter()
+                .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == CLUSTER_ROLE)
+                .unwrap();
+            role["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["resources"] == json!(["podgroups"]))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let args = |objects: &[Value]| {
+            objects.iter().find(|o| o["kind"] == "Deployment").unwrap()
+                ["spec"]["template"]["spec"]["containers"][0]["args"]
+                .clone()
+        };
+        let plain = in_cluster(&InCluster::default());
+        assert!(rules_on_pod_groups(&plain).is_empty());
+        assert!(!args(&plain).to_string().contains("scheduler-provider"));
+        let gang = in_cluster(&InCluster {
+            scheduler_provider: Some("volcano"),
+            ..Default::default()
+        });
+        assert_eq!(
+            rules_on_pod_groups(&gang),
+            [json!({"apiGroups": ["scheduling.volcano.sh"], "resources": ["podgroups"],
+                    "verbs": ["create", "list", "watch"]})]
+        );
+        assert_eq!(
+            args(&gang).as_array().unwrap().last().unwrap(),
+            "--scheduler-provider=volcano"
+        );
+        let identity = rbac(NAMESPACE, CertManagement::Internal, Some("volcano"));
+        assert_eq!(rules_on_pod_groups(&identity).len(), 1);
+    }
+
     #[test]
     fn internal_mode_renders_the_empty_secret_and_may_update_only_it_and_the_webhooks() {
         let objects = in_cluster(&InCluster::default());
@@ -723,7 +791,7 @@ mod tests {
 
     #[test]
     fn rbac_only_carries_the_cert_roles_and_no_workload() {
-        let names = names(&rbac(NAMESPACE, CertManagement::Internal));
+        let names = names(&rbac(NAMESPACE, CertManagement::Internal, None));
         for expected in [
             "Namespace/lws-system",
             "ServiceAccount/lws-controller-manager",

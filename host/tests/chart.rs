@@ -263,6 +263,22 @@ fn helm_template_in_cert_manager_mode_is_lws_install_cert_manager() {
     assert_no_differences("cert-manager mode", differences(helm, lws));
 }
 
+#[test]
+fn helm_template_with_a_scheduler_provider_is_lws_install_with_it() {
+    let Some(helm) = helm() else { return };
+    let helm = helm_template(
+        &helm,
+        &["--set", "gangSchedulingManagement.schedulerProvider=volcano"],
+    );
+    let lws = lws_install(&["--scheduler-provider", "volcano"]);
+    let role = find(&lws, "ClusterRole", "lws-manager-role");
+    assert!(
+        role["rules"].to_string().contains("podgroups"),
+        "{role:#}"
+    );
+    assert_no_differences("schedulerProvider=volcano", differences(helm, lws));
+}
+
 /// The comparison itself: a changed value on either side is a reported difference.
 #[test]
 fn a_changed_value_on_either_side_is_a_difference() {

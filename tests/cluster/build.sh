@@ -2,10 +2,11 @@
 # Build the test cluster's binaries from the Go module proxy, once per version, into
 # $LWS_CACHE/bin/<component>-<version>/. A component whose binaries exist is skipped, so a
 # second run takes seconds. Usage: build.sh [all|etcd|kubernetes|kwok|real-node|kubelet|
-# kube-apiserver-loopback|pause|helm|peer|e2e-suite]... (all = etcd kubernetes kwok; real-node =
+# kube-apiserver-loopback|pause|helm|peer|e2e-suite|volcano-crd]... (all = etcd kubernetes kwok; real-node =
 # kubelet kube-apiserver-loopback pause, what REAL_NODE=1 cluster-up needs; the peer is built by
 # peer-up.sh on demand; `peer` prints the LWS version it built or found on stdout, `e2e-suite`
-# the path of upstream's e2e test binary, LWS_CONFORMANCE_VERSION, for make conformance).
+# the path of upstream's e2e test binary, LWS_CONFORMANCE_VERSION, for make conformance;
+# `volcano-crd` the path of upstream's test copy of Volcano's PodGroup CRD).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -322,6 +323,20 @@ build_e2e_suite() {
   echo "$dest/e2e.test"
 }
 
+# Volcano's PodGroup CRD as upstream's integration tests install it (test/integration/crd in the
+# sigs.k8s.io/lws module, the peer's version or its fallback): downloaded, nothing built. Prints
+# the file's path, for tests/e2e/controller.sh (LWS_SCHEDULER_PROVIDER=volcano).
+volcano_crd() {
+  local v file
+  for v in "$LWS_PEER_VERSION" "$LWS_PEER_FALLBACK"; do
+    [ -n "$v" ] || continue
+    file="$GOMODCACHE/sigs.k8s.io/lws@$v/test/integration/crd/volcano-podgroup.yaml"
+    [ -f "$file" ] || (cd "$SRC" && go mod download "sigs.k8s.io/lws@$v") >/dev/null 2>&1 || continue
+    if [ -f "$file" ]; then log "Volcano PodGroup CRD of lws $v"; echo "$file"; return; fi
+  done
+  die "no sigs.k8s.io/lws module with test/integration/crd/volcano-podgroup.yaml (tried $LWS_PEER_VERSION ${LWS_PEER_FALLBACK:-})"
+}
+
 # helm, for the chart (charts/lws; charts/helm.sh prints its path). Its go.mod has no replace
 # lines today, but a wrapper module keeps its build list apart from the rest of the cache.
 build_helm() {
@@ -362,6 +377,7 @@ for what in "$@"; do
     helm) build_helm ;;
     peer | lws) build_peer ;; # prints the version it built or found
     e2e-suite) build_e2e_suite ;; # prints the test binary's path
-    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|helm|peer|e2e-suite)" ;;
+    volcano-crd) volcano_crd ;; # prints the CRD file's path
+    *) die "unknown component: $what (all|etcd|kubernetes|kwok|real-node|kubelet|kube-apiserver-loopback|pause|helm|peer|e2e-suite|volcano-crd)" ;;
   esac
 done

@@ -9,7 +9,9 @@
 #                         controllers
 # Env: LWS (the binary), LWS_WEBHOOK_PORT (default 9443), LWS_HEALTH_PORT (default 8081),
 # LWS_METRICS_PORT (default 8443: /metrics over HTTPS, for the ServiceAccount's token),
-# LWS_INSTALL_CRD (default 1; 0 leaves the cluster's CRD as it is).
+# LWS_INSTALL_CRD (default 1; 0 leaves the cluster's CRD as it is), LWS_SCHEDULER_PROVIDER
+# (default none; `volcano` installs Volcano's PodGroup CRD, the RBAC rule on PodGroups and runs
+# the controller with --scheduler-provider=volcano, as `make e2e` does).
 # `up` refuses ports another process holds (a stale controller of this checkout is stopped
 # first) and counts the controller ready only when its own pid holds both ports and /readyz
 # answers: an old controller's /readyz once passed for a new one that could not bind.
@@ -24,6 +26,10 @@ HEALTH_PORT="${LWS_HEALTH_PORT:-8081}"
 METRICS_PORT="${LWS_METRICS_PORT:-8443}"
 NS=lws-system
 SA=lws-controller-manager
+SCHEDULER_PROVIDER="${LWS_SCHEDULER_PROVIDER:-}"
+# `lws install` and `lws controller` flags for the provider, none without one.
+PROVIDER_FLAGS=()
+[[ -z "$SCHEDULER_PROVIDER" ]] || PROVIDER_FLAGS=(--scheduler-provider "$SCHEDULER_PROVIDER")
 
 log() { echo "[controller] $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -113,8 +119,24 @@ prepare() {
     log "install --dev (CRD, webhooks by URL https://127.0.0.1:$WEBHOOK_PORT)"
     "$LWS" install --dev --port "$WEBHOOK_PORT" --cert-dir "$STATE/certs"
   fi
-  log "least-privilege identity: ServiceAccount $NS/$SA bound to the ClusterRole of 'lws install'"
-  "$LWS" install --rbac-only | "$KUBECTL" apply --server-side --field-manager=lws-install -f - >/dev/null
+  if [[ -n "$SCHEDULER_PROVIDER" ]]; then
+    local crd
+    crd="$(bash "$ROOT/tests/cluster/build.sh" volcano-crd)"
+    log "gang scheduling by $SCHEDULER_PROVIDER: the PodGroup CRD ($crd)"
+    "$KUBECTL" apply --server-side --force-conflicts -f "$crd" >/dev/null
+    # Polled: kubectl wait fails on a new CRD whose status.conditions is still null.
+    local established="" _
+    for _ in $(seq 1 60); do
+      established="$("$KUBECTL" get crd podgroups.scheduling.volcano.sh \
+        -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')"
+      [[ "$established" == True ]] && break
+      sleep 1
+    done
+    [[ "$established" == True ]] || die "the PodGroup CRD is not Established after 60 s"
+  fi
+  log "least-privilege identity: ServiceAccount $NS/$SA bound to the ClusterRole of 'lws install${PROVIDER_FLAGS[*]:+ ${PROVIDER_FLAGS[*]}}'"
+  "$LWS" install --rbac-only "${PROVIDER_FLAGS[@]}" \
+    | "$KUBECTL" apply --server-side --field-manager=lws-install -f - >/dev/null
   local token server ca
   token="$("$KUBECTL" create token "$SA" -n "$NS" --duration=24h)"
   server="$("$KUBECTL" config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')"
@@ -139,8 +161,12 @@ KC
 up() {
   load_env
   if pid="$(running_pid)"; then
+    local running_provider
+    running_provider="$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n '/^--scheduler-provider$/{n;p;}')"
     if [[ "$(readlink "/proc/$pid/exe")" == *" (deleted)" ]]; then
       log "pid $pid runs a binary since rebuilt: restarting it"; down
+    elif [[ "$running_provider" != "$SCHEDULER_PROVIDER" ]]; then
+      log "pid $pid runs with scheduler provider '${running_provider}', '${SCHEDULER_PROVIDER}' is asked: restarting it"; down
     else
       log "already running (pid $pid)"; return 0
     fi
@@ -155,7 +181,7 @@ up() {
     --webhook-addr "127.0.0.1:$WEBHOOK_PORT" --health-addr "127.0.0.1:$HEALTH_PORT" \
     --metrics-bind-address "127.0.0.1:$METRICS_PORT" \
     --tls-cert "$STATE/certs/tls.crt" --tls-key "$STATE/certs/tls.key" \
-    --pid-file "$PID_FILE" >"$STATE/logs/controller.log" 2>&1 &
+    --pid-file "$PID_FILE" "${PROVIDER_FLAGS[@]}" >"$STATE/logs/controller.log" 2>&1 &
   local started=$!
   for _ in $(seq 1 120); do
     if owns_ports "$started" && curl -fsS "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1; then

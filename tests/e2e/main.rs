@@ -7,6 +7,7 @@
 
 mod chaos;
 mod failover;
+mod gang;
 mod incluster;
 mod lifecycle;
 // The suites' generator; this suite uses part of it.
@@ -567,6 +568,9 @@ fn controller_identity_is_least_privileged() {
         ("delete", "pods"),
         ("list", "nodes"),
         ("create", "events.events.k8s.io"),
+        // make e2e runs the controller with the Volcano provider (tests/e2e/gang.rs).
+        ("create", "podgroups.scheduling.volcano.sh"),
+        ("watch", "podgroups.scheduling.volcano.sh"),
     ] {
         assert!(
             can(verb, resource),
@@ -581,6 +585,7 @@ fn controller_identity_is_least_privileged() {
         ("delete", "services"),
         ("patch", "nodes"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("delete", "podgroups.scheduling.volcano.sh"),
         ("*", "*"),
     ] {
         assert!(

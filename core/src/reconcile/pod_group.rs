@@ -3,9 +3,14 @@
 //! Mirrors `CreatePodGroupIfNotExists` in `pkg/schedulerprovider/volcano_provider.go` upstream
 //! (upstream-lws.md §6.1). The PodGroup is create-if-absent: a new revision gets a new name, and
 //! the old one goes with its leader pod.
+//!
+//! Unlike upstream (its issue #630), a group gets a PodGroup only when Volcano schedules some of
+//! its pods (`schedulerName: volcano`): a PodGroup nobody schedules against stays `Inqueue`
+//! forever (docs/differences.md, "Volcano").
 
 use super::observed::{group_index, label, name, revision_label};
 use crate::api::{LeaderWorkerSet, StartupPolicy};
+use crate::pod::scheduled_by_volcano;
 use crate::labels::{
     GROUP_INDEX_LABEL_KEY, POD_GROUP_NAME_ANNOTATION_KEY, REVISION_KEY, SET_NAME_LABEL_KEY,
     VOLCANO_QUEUE_NAME_ANNOTATION_KEY,
@@ -20,8 +25,17 @@ pub const SCHEDULER_PROVIDERS: &[&str] = &["volcano"];
 
 /// `apiVersion` of Volcano PodGroups.
 pub const POD_GROUP_API_VERSION: &str = "scheduling.volcano.sh/v1beta1";
+/// `kind` of Volcano PodGroups.
+pub const POD_GROUP_KIND: &str = "PodGroup";
 /// Prefix of the LWS annotations copied onto the PodGroup.
 const VOLCANO_ANNOTATION_PREFIX: &str = "volcano.sh/";
+
+/// True when Volcano schedules the leader of this group or its workers: the group needs a PodGroup.
+pub fn group_uses_volcano(lws: &LeaderWorkerSet, leader: &Pod) -> bool {
+    scheduled_by_volcano(leader.spec.as_ref())
+        || (lws.size() > 1
+            && scheduled_by_volcano(lws.spec.leader_worker_template.worker_template.spec.as_ref()))
+}
 
 /// The PodGroup of `leader`'s group, or `None` when the leader has no group index.
 pub fn build_pod_group(lws: &LeaderWorkerSet, leader: &Pod) -> Option<Value> {
@@ -83,7 +97,7 @@ pub fn build_pod_group(lws: &LeaderWorkerSet, leader: &Pod) -> Option<Value> {
     }
     Some(json!({
         "apiVersion": POD_GROUP_API_VERSION,
-        "kind": "PodGroup",
+        "kind": POD_GROUP_KIND,
         "metadata": metadata,
         "spec": spec,
     }))

@@ -65,11 +65,13 @@ struct PodView {
     status: Option<PodStatusView>,
 }
 
-/// Where the pod runs (exclusive placement) and what it requests (Volcano's PodGroup).
+/// Where the pod runs (exclusive placement), what it requests and who schedules it (Volcano's
+/// PodGroup).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpecView {
     node_name: Option<String>,
+    scheduler_name: Option<String>,
     #[serde(default)]
     containers: Vec<ContainerView>,
     init_containers: Option<Vec<ContainerView>>,
@@ -149,6 +151,7 @@ impl From<PodView> for Pod {
             metadata: view.metadata,
             spec: view.spec.map(|spec| PodSpec {
                 node_name: spec.node_name,
+                scheduler_name: spec.scheduler_name,
                 containers: spec.containers.into_iter().map(Container::from).collect(),
                 init_containers: spec
                     .init_containers

@@ -811,7 +811,10 @@ fn volcano_pod_group_sums_requests() {
         .resources = Some(
         serde_json::from_value(json!({"requests": {"cpu": "250m", "memory": "512Mi"}})).unwrap(),
     );
-    let mut input = group_input(lws.clone(), vec![leader(&lws, 0, json!({}))]);
+    let mut input = group_input(
+        lws.clone(),
+        vec![leader(&lws, 0, json!({"spec": {"schedulerName": "volcano"}}))],
+    );
     input.scheduler_provider = Some("volcano".into());
     let plan = plan_reconcile(&input);
     let key = crate::revision::revision_key(&lws);
@@ -837,6 +840,51 @@ fn volcano_pod_group_sums_requests() {
         .create
         .iter()
         .any(|o| o["kind"] == "PodGroup"));
+}
+
+/// Upstream's issue #630: a PodGroup only for groups whose pods Volcano schedules, the leader's
+/// or the workers'.
+#[test]
+fn volcano_pod_group_only_for_groups_volcano_schedules() {
+    let pod_groups = |lws: &LeaderWorkerSet, leader_extra: serde_json::Value| {
+        let mut input = group_input(lws.clone(), vec![leader(lws, 0, leader_extra)]);
+        input.scheduler_provider = Some("volcano".into());
+        plan_reconcile(&input)
+            .create
+            .iter()
+            .filter(|o| o["kind"] == "PodGroup")
+            .count()
+    };
+    let lws = sized(3);
+    assert_eq!(pod_groups(&lws, json!({})), 0, "default scheduler");
+    assert_eq!(
+        pod_groups(&lws, json!({"spec": {"schedulerName": "other"}})),
+        0
+    );
+    assert_eq!(
+        pod_groups(&lws, json!({"spec": {"schedulerName": "volcano"}})),
+        1
+    );
+    let mut workers_only = sized(3);
+    workers_only
+        .spec
+        .leader_worker_template
+        .worker_template
+        .spec
+        .as_mut()
+        .unwrap()
+        .scheduler_name = Some("volcano".into());
+    assert_eq!(pod_groups(&workers_only, json!({})), 1, "workers use Volcano");
+    let mut single = sized(1);
+    single
+        .spec
+        .leader_worker_template
+        .worker_template
+        .spec
+        .as_mut()
+        .unwrap()
+        .scheduler_name = Some("volcano".into());
+    assert_eq!(pod_groups(&single, json!({})), 0, "size 1 has no workers");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::events::{normal, warning, with_related, CREATE, FAILED_CREATE, GROUPS
 use super::observed::{
     annotation, is_deleting, is_pod_ready, name, object_ref, revision_label, Observed,
 };
-use super::pod_group::build_pod_group;
+use super::pod_group::{build_pod_group, group_uses_volcano};
 use super::revisions::{find_revision, revision_data};
 use super::termination::{self, TERMINATING_WORKERS_REQUEUE_SECONDS};
 use super::wire::{ObjectRef, PlannedEvent};
@@ -78,7 +78,7 @@ pub fn plan_group_objects(
             out.create
                 .push(to_json(&build_replica_service(lws, leader)));
         }
-        if scheduler_provider.is_some_and(|p| !p.is_empty()) {
+        if scheduler_provider.is_some_and(|p| !p.is_empty()) && group_uses_volcano(lws, leader) {
             if let Some(pod_group) = build_pod_group(lws, leader) {
                 let pod_group_name = pod_group["metadata"]["name"]
                     .as_str()

@@ -6,6 +6,7 @@ use super::Format;
 use anyhow::Context as _;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::Client;
+use lws_core::reconcile::pod_group::SCHEDULER_PROVIDERS;
 use lws_host::install::{self, CertManagement, InCluster};
 use std::io::Write;
 use std::net::IpAddr;
@@ -50,6 +51,10 @@ pub struct Args {
     /// and bindings, and the Secret it may fill (for a controller run outside the cluster).
     #[arg(long, conflicts_with = "dev")]
     pub rbac_only: bool,
+    /// The gang-scheduling provider: the controller's `--scheduler-provider` and the RBAC rule on
+    /// its PodGroups. The chart's `gangSchedulingManagement.schedulerProvider`.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(SCHEDULER_PROVIDERS))]
+    pub scheduler_provider: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -59,7 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         CertManagement::Internal
     };
     if args.rbac_only {
-        let objects = install::rbac(&args.namespace, cert_management);
+        let objects = install::rbac(
+            &args.namespace,
+            cert_management,
+            args.scheduler_provider.as_deref(),
+        );
         print(&objects, args.output.unwrap_or(Format::Yaml))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -68,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             image: &args.image,
             namespace: &args.namespace,
             cert_management,
+            scheduler_provider: args.scheduler_provider.as_deref(),
         });
         print(&objects, args.output.unwrap_or(Format::Yaml))?;
         return Ok(ExitCode::SUCCESS);

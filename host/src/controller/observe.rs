@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use lws_core::labels::{SET_NAME_LABEL_KEY, WORKER_INDEX_LABEL_KEY};
@@ -27,6 +28,8 @@ pub struct Stores {
     pub services: Store<Service>,
     pub revisions: Store<ControllerRevision>,
     pub nodes: Store<Node>,
+    /// Volcano PodGroups, reflected only when a gang-scheduling provider is configured.
+    pub pod_groups: Option<Store<DynamicObject>>,
     /// Turns true once every store has seen its first full list (see [`Stores::track_sync`]).
     synced: watch::Receiver<bool>,
 }
@@ -39,6 +42,7 @@ impl Stores {
         services: Store<Service>,
         revisions: Store<ControllerRevision>,
         nodes: Store<Node>,
+        pod_groups: Option<Store<DynamicObject>>,
     ) -> (Self, watch::Sender<bool>) {
         let (sender, synced) = watch::channel(false);
         let stores = Stores {
@@ -47,6 +51,7 @@ impl Stores {
             services,
             revisions,
             nodes,
+            pod_groups,
             synced,
         };
         (stores, sender)
@@ -63,6 +68,11 @@ impl Stores {
             && self.services.wait_until_ready().await.is_ok()
             && self.revisions.wait_until_ready().await.is_ok()
             && self.nodes.wait_until_ready().await.is_ok();
+        let all = all
+            && match &self.pod_groups {
+                Some(store) => store.wait_until_ready().await.is_ok(),
+                None => true,
+            };
         if all {
             let _ = sender.send(true);
         }
@@ -137,6 +147,12 @@ impl Stores {
             .into_iter()
             .filter(|r| mine(r.labels(), r.namespace()))
             .collect();
+        observation.pod_groups = self
+            .pod_groups
+            .iter()
+            .flat_map(Store::state)
+            .filter(|g| mine(g.labels(), g.namespace()))
+            .collect();
         observation
     }
 }
@@ -151,6 +167,7 @@ pub struct Observation {
     pub worker_pods: Vec<Arc<Pod>>,
     pub services: Vec<Arc<Service>>,
     pub nodes: Vec<Arc<Node>>,
+    pub pod_groups: Vec<Arc<DynamicObject>>,
 }
 
 impl Observation {
@@ -171,7 +188,12 @@ impl Observation {
             worker_pods: all(&self.worker_pods),
             services: all(&self.services),
             nodes: all(&self.nodes),
-            pod_groups: &[],
+            // Names are all the module reads of a PodGroup (the wire contract allows them).
+            pod_groups: &self
+                .pod_groups
+                .iter()
+                .map(|g| serde_json::Value::String(g.name_any()))
+                .collect::<Vec<_>>(),
             scheduler_provider,
         })
     }

@@ -2,6 +2,7 @@
 //! the metrics server, and the shutdown that stops them together.
 
 use super::backoff::Backoff;
+use super::execute;
 use super::events::EventRecorder;
 use super::leader::{Held, LeaseLock, LeaseTiming};
 use super::metrics::{LwsLabels, Metrics};
@@ -26,6 +27,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Resource, ResourceExt};
 use lws_core::labels::SET_NAME_LABEL_KEY;
+use lws_core::reconcile::pod_group::{POD_GROUP_API_VERSION, POD_GROUP_KIND};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,13 +99,8 @@ fn reflect<K>(
     writer: reflector::store::Writer<K>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let objects = watcher(api, config)
         .default_backoff()
@@ -165,7 +162,26 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let (svc_store, svc_writer) = reflector::store();
     let (rev_store, rev_writer) = reflector::store();
     let (node_store, node_writer) = reflector::store();
-    let (stores, synced) = Stores::new(sts_store, pod_store, svc_store, rev_store, node_store);
+    // Volcano PodGroups only with a provider (its CRD is then a prerequisite, as upstream's);
+    // a change to one (a PodGroup deleted by hand) queues its LeaderWorkerSet.
+    let pod_group_resource = execute::api_resource(POD_GROUP_API_VERSION, POD_GROUP_KIND)?;
+    let (pod_group_store, pod_group_stream) = match &config.scheduler_provider {
+        Some(_) => {
+            let writer = reflector::store::Writer::new(pod_group_resource.clone());
+            let store = writer.as_reader();
+            let api = Api::<DynamicObject>::all_with(watch_client.clone(), &pod_group_resource);
+            (Some(store), reflect(api, children(), writer).boxed())
+        }
+        None => (None, futures::stream::pending().boxed()),
+    };
+    let (stores, synced) = Stores::new(
+        sts_store,
+        pod_store,
+        svc_store,
+        rev_store,
+        node_store,
+        pod_group_store,
+    );
     let sts_stream = reflect(
         Api::<StatefulSet>::all(watch_client.clone()),
         children(),
@@ -235,6 +251,11 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             )
             .watches_stream(pod_stream, owner_by_label::<Pod>(lws_resource.clone()))
             .watches_stream(svc_stream, owner_by_label::<Service>(lws_resource.clone()))
+            .watches_stream_with(
+                pod_group_stream,
+                owner_by_label::<DynamicObject>(lws_resource.clone()),
+                pod_group_resource,
+            )
             .with_config(
                 kube::runtime::controller::Config::default().concurrency(MAX_CONCURRENT_RECONCILES),
             )
