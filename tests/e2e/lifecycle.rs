@@ -1064,3 +1064,68 @@ fn parallel_termination_stops_workers_with_their_leader() {
     );
     assert_ne!(leader_uid("par"), par_leader);
 }
+
+/// KWOK deletes a pod this long after its deletion starts (`pod-delete` stage,
+/// tests/cluster/kwok-stages.yaml): a stand-in for a termination grace period.
+const POD_DELETE_DELAY: &str = "3s";
+
+/// What podTerminationPolicy buys (KEP-956), measured: one group each of Parallel and Default,
+/// every pod taking [`POD_DELETE_DELAY`] to terminate; both leaders deleted at once; the time
+/// until each group is whole again with a new leader, new workers and a new worker StatefulSet.
+/// Printed (`[termination] ...`), not asserted: the figures are in tests/e2e/README.md.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn parallel_termination_rebuild_time_against_default() {
+    let ns = Namespace::new("rebuild");
+    for (name, policy) in [("par", "Parallel"), ("seq", "Default")] {
+        let mut object = lws(name, 1, 3);
+        object["spec"]["podTerminationPolicy"] = json!(policy);
+        object["spec"]["leaderWorkerTemplate"]["workerTemplate"]["metadata"] =
+            json!({"annotations": {"pod-delete.stage.kwok.x-k8s.io/delay": POD_DELETE_DELAY}});
+        ns.apply(&object).unwrap();
+    }
+    ns.wait_ready("par", 1, 1);
+    ns.wait_ready("seq", 1, 1);
+    let uids = |lws: &str| -> BTreeSet<String> {
+        ns.pods(lws)
+            .iter()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+            .collect()
+    };
+    let before: BTreeMap<&str, (BTreeSet<String>, Value)> = ["par", "seq"]
+        .into_iter()
+        .map(|lws| {
+            let workers = incarnation(&ns, "statefulset", &format!("{lws}-0")).unwrap().0;
+            (lws, (uids(lws), workers))
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    ns.kubectl(&["delete", "pod", "par-0", "seq-0", "--wait=false"])
+        .unwrap();
+    let mut rebuilt: BTreeMap<&str, f64> = BTreeMap::new();
+    eventually("both groups rebuilt", Duration::from_secs(120), || {
+        for (lws, (old_pods, old_workers)) in &before {
+            if rebuilt.contains_key(lws) {
+                continue;
+            }
+            let pods = ns.pods(lws);
+            let whole = pods.len() == 3
+                && pods.iter().all(|p| {
+                    p["status"]["phase"] == "Running"
+                        && p["metadata"]["deletionTimestamp"].is_null()
+                        && !old_pods.contains(p["metadata"]["uid"].as_str().unwrap_or(""))
+                });
+            let new_workers = incarnation(&ns, "statefulset", &format!("{lws}-0"))
+                .is_some_and(|(uid, deleting)| uid != *old_workers && !deleting);
+            if whole && new_workers {
+                rebuilt.insert(lws, start.elapsed().as_secs_f64());
+            }
+        }
+        (rebuilt.len() == 2).then_some(())
+    });
+    eprintln!(
+        "[termination] group of 3 rebuilt after its leader's deletion, each pod taking {POD_DELETE_DELAY} to go: \
+         Parallel {:.1} s, Default {:.1} s",
+        rebuilt["par"], rebuilt["seq"]
+    );
+}
