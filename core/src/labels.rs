@@ -67,6 +67,20 @@ pub const POD_TERMINATION_POLICY_ANNOTATION_KEY: &str =
 /// Annotation (user, on the LWS): legacy switch for the pending-group guard of group restarts.
 pub const RECREATE_GROUP_AFTER_START_ANNOTATION_KEY: &str =
     "leaderworkerset.sigs.k8s.io/experimental-recreate-group-after-start";
+/// Annotation (controller, on the LWS; `maxGroupRestarts`): JSON map `"<revision>/<group index>"`
+/// → group recreations counted against the budget (upstream-v0.11.md §A6.1).
+pub const GROUP_RESTART_COUNTS_ANNOTATION_KEY: &str =
+    "leaderworkerset.sigs.k8s.io/group-restart-counts";
+/// Annotation (user, on an exhausted leader pod): `"true"` recovers its group with a fresh budget.
+pub const RECOVER_ANNOTATION_KEY: &str = "leaderworkerset.sigs.k8s.io/recover";
+/// Annotation (controller, on a leader pod): `"true"` once its group exhausted its restart
+/// budget. Upstream's key string was not found (§A6.1); this one is ours.
+pub const GROUP_RESTART_BUDGET_EXHAUSTED_ANNOTATION_KEY: &str =
+    "leaderworkerset.sigs.k8s.io/group-restart-budget-exhausted";
+/// Finalizer (controller, on the pods of an exhausted group): keeps their objects, so neither
+/// StatefulSet recreates them, until recovery or teardown.
+pub const GROUP_RESTART_BUDGET_CLEANUP_FINALIZER: &str =
+    "leaderworkerset.sigs.k8s.io/group-restart-budget-cleanup";
 /// Annotation (worker template): `"true"` when the leader pod requests TPUs.
 pub const LEADER_REQUESTS_TPUS_ANNOTATION_KEY: &str =
     "leaderworkerset.sigs.k8s.io/leader-requests-tpus";

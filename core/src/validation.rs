@@ -110,7 +110,7 @@ pub fn validate_update(old: &LeaderWorkerSet, new: &LeaderWorkerSet) -> FieldErr
 /// What in `lws` asks for a feature of upstream v0.11 or later that this controller does not run
 /// yet; the reconcile leaves such a LeaderWorkerSet alone rather than run it differently.
 pub fn unsupported_features(lws: &LeaderWorkerSet) -> FieldErrors {
-    v0_11::validate(lws)
+    v0_11::unsupported(lws)
 }
 
 /// `generalValidate`: the rules shared by create and update.

@@ -191,7 +191,8 @@ pub fn webhook_configurations(client: &WebhookClient) -> [Value; 2] {
 ///
 /// Reads are list + watch (reflectors); writes are what the plan executor does: create
 /// (ControllerRevisions, Services, worker StatefulSets), server-side apply (the leader
-/// StatefulSet: patch, plus create the first time), delete (ControllerRevisions, leader pods,
+/// StatefulSet: patch, plus create the first time; under `maxGroupRestarts` the restart counts
+/// on the LeaderWorkerSet and the finalizer and marks on pods: patch), delete (ControllerRevisions, leader pods,
 /// worker pods left behind, and worker StatefulSets under `podTerminationPolicy: Parallel`),
 /// the status subresource (merge patch), and events. `*/finalizers update` is what setting
 /// `blockOwnerDeletion` on an owner reference needs where the OwnerReferencesPermissionEnforcement
@@ -205,13 +206,13 @@ pub fn cluster_role(name: &str, scheduler_provider: Option<&str>) -> Value {
         "kind": "ClusterRole",
         "metadata": {"name": name, "labels": labels()},
         "rules": [
-            {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["list", "watch"]},
+            {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["list", "watch", "patch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/status"], "verbs": ["patch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/finalizers"], "verbs": ["update"]},
             {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "list", "watch", "patch", "delete"]},
             {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["create", "list", "watch", "delete"]},
             {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "delete"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["pods/finalizers"], "verbs": ["update"]},
             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
@@ -693,8 +694,8 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let args = |objects: &[Value]| {
-            objects.iter().find(|o| o["kind"] == "Deployment").unwrap()
-                ["spec"]["template"]["spec"]["containers"][0]["args"]
+            objects.iter().find(|o| o["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"]
+                ["containers"][0]["args"]
                 .clone()
         };
         let plain = in_cluster(&InCluster::default());
@@ -706,8 +707,10 @@ mod tests {
         });
         assert_eq!(
             rules_on_pod_groups(&gang),
-            [json!({"apiGroups": ["scheduling.volcano.sh"], "resources": ["podgroups"],
-                    "verbs": ["create", "list", "watch"]})]
+            [
+                json!({"apiGroups": ["scheduling.volcano.sh"], "resources": ["podgroups"],
+                    "verbs": ["create", "list", "watch"]})
+            ]
         );
         assert_eq!(
             args(&gang).as_array().unwrap().last().unwrap(),

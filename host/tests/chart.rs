@@ -268,14 +268,14 @@ fn helm_template_with_a_scheduler_provider_is_lws_install_with_it() {
     let Some(helm) = helm() else { return };
     let helm = helm_template(
         &helm,
-        &["--set", "gangSchedulingManagement.schedulerProvider=volcano"],
+        &[
+            "--set",
+            "gangSchedulingManagement.schedulerProvider=volcano",
+        ],
     );
     let lws = lws_install(&["--scheduler-provider", "volcano"]);
     let role = find(&lws, "ClusterRole", "lws-manager-role");
-    assert!(
-        role["rules"].to_string().contains("podgroups"),
-        "{role:#}"
-    );
+    assert!(role["rules"].to_string().contains("podgroups"), "{role:#}");
     assert_no_differences("schedulerProvider=volcano", differences(helm, lws));
 }
 

@@ -28,7 +28,10 @@ fn volcano_lws(name: &str, replicas: i64, size: i64) -> Value {
 }
 
 fn pod_groups(ns: &Namespace, lws: &str) -> Vec<Value> {
-    ns.list("podgroups.scheduling.volcano.sh", &format!("{NAME_LABEL}={lws}"))
+    ns.list(
+        "podgroups.scheduling.volcano.sh",
+        &format!("{NAME_LABEL}={lws}"),
+    )
 }
 
 /// The live leader pod of group `index`.
@@ -80,7 +83,11 @@ fn volcano_pod_groups_once_per_group_only_where_volcano_schedules() {
         let leader = leader(&ns, "gang", index).unwrap();
         let owner = &group["metadata"]["ownerReferences"][0];
         assert_eq!(
-            (owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()),
+            (
+                owner["kind"].as_str(),
+                owner["uid"].as_str(),
+                owner["controller"].as_bool()
+            ),
             (Some("Pod"), leader["metadata"]["uid"].as_str(), Some(true)),
             "{group:#}"
         );
@@ -116,8 +123,10 @@ fn volcano_pod_groups_once_per_group_only_where_volcano_schedules() {
     }
 
     // Once each: reconciles triggered meanwhile neither recreate nor rewrite them.
-    ns.kubectl(&["annotate", "lws", "gang", "e2e/poke=1"]).unwrap();
-    ns.kubectl(&["label", "pod", "gang-0-1", "e2e/poke=1"]).unwrap();
+    ns.kubectl(&["annotate", "lws", "gang", "e2e/poke=1"])
+        .unwrap();
+    ns.kubectl(&["label", "pod", "gang-0-1", "e2e/poke=1"])
+        .unwrap();
     std::thread::sleep(Duration::from_secs(5));
     let versions = |groups: &[Value]| {
         let mut v: Vec<(String, String, String)> = groups
@@ -139,7 +148,8 @@ fn volcano_pod_groups_once_per_group_only_where_volcano_schedules() {
     // A replaced leader: the old PodGroup goes with the old leader, the new leader gets its own.
     let old = leader(&ns, "gang", 0).unwrap();
     let old_uid = old["metadata"]["uid"].as_str().unwrap().to_string();
-    ns.kubectl(&["delete", "pod", "gang-0", "--wait=false"]).unwrap();
+    ns.kubectl(&["delete", "pod", "gang-0", "--wait=false"])
+        .unwrap();
     eventually("a PodGroup owned by the new gang-0", CONVERGE, || {
         let new = leader(&ns, "gang", 0)?;
         let new_uid = new["metadata"]["uid"].as_str()?;

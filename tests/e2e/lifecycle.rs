@@ -1095,7 +1095,9 @@ fn parallel_termination_rebuild_time_against_default() {
     let before: BTreeMap<&str, (BTreeSet<String>, Value)> = ["par", "seq"]
         .into_iter()
         .map(|lws| {
-            let workers = incarnation(&ns, "statefulset", &format!("{lws}-0")).unwrap().0;
+            let workers = incarnation(&ns, "statefulset", &format!("{lws}-0"))
+                .unwrap()
+                .0;
             (lws, (uids(lws), workers))
         })
         .collect();

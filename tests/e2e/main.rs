@@ -566,6 +566,9 @@ fn controller_identity_is_least_privileged() {
         ("delete", "controllerrevisions.apps"),
         ("create", "services"),
         ("delete", "pods"),
+        // maxGroupRestarts: its finalizer and marks on pods, its counts on the LWS.
+        ("patch", "pods"),
+        ("patch", "leaderworkersets.leaderworkerset.x-k8s.io"),
         ("list", "nodes"),
         ("create", "events.events.k8s.io"),
         // make e2e runs the controller with the Volcano provider (tests/e2e/gang.rs).
@@ -743,8 +746,8 @@ fn v0_11_fields_are_stored_or_refused_never_dropped() {
         ),
         (
             "budget",
-            json!({"leaderWorkerTemplate": {"maxGroupRestarts": 2}}),
-            "spec.leaderWorkerTemplate.maxGroupRestarts: Forbidden",
+            json!({"leaderWorkerTemplate": {"maxGroupRestarts": 2, "restartPolicy": "None"}}),
+            "spec.leaderWorkerTemplate.maxGroupRestarts: Invalid value: 2",
         ),
     ];
     for (name, spec, message) in refusals {

@@ -20,6 +20,7 @@
 //! The input is one consistent snapshot; objects the plan creates are not in it yet, so a
 //! second call after applying the plan sees them and plans nothing new for them.
 
+pub mod budget;
 pub mod events;
 pub mod observed;
 pub mod pod_group;
@@ -147,7 +148,15 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     let sts_status_replicas = leader_sts
         .and_then(|s| s.status.as_ref())
         .map_or(0, |s| s.replicas);
-    let status = status::compute_status(lws, sts_status_replicas, &counts, &input.now);
+    let mut restart_counts = budget::RestartCounts::of(lws);
+    let exhausted = budget::exhausted_groups(&observed);
+    let status = status::compute_status(
+        lws,
+        sts_status_replicas,
+        &counts,
+        (restart_counts.limit.is_some() || !exhausted.is_empty()).then_some(exhausted.as_slice()),
+        &input.now,
+    );
     plan.status = status.status;
     plan.events.extend(status.events);
     if status.update_done {
@@ -158,7 +167,23 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
         ));
     }
 
-    let restart = restart::decide_group_restarts(lws, &observed);
+    if status.update_done {
+        restart_counts.prune(&revision.key);
+    }
+    let restart = restart::decide_group_restarts(lws, &observed, &mut restart_counts, &input.now);
+    let partition = rollout::RolloutBudget::of(lws).partition;
+    let release = budget::release_held_pods(
+        lws,
+        &observed,
+        &mut restart_counts,
+        &revision.key,
+        partition,
+    );
+    // The counts first: the executor stops at a failed apply, before any leader is deleted.
+    plan.apply.extend(restart_counts.annotation_apply(lws));
+    plan.apply.extend(restart.apply);
+    plan.apply.extend(release.apply);
+    plan.events.extend(release.events);
     plan.delete.extend(restart.delete);
     plan.events.extend(restart.events);
     plan.delete
@@ -174,7 +199,11 @@ pub fn plan_reconcile(input: &ReconcileInput) -> ReconcilePlan {
     plan.delete.extend(groups.delete);
     plan.events.extend(groups.events);
     plan.reasons.extend(groups.reasons);
-    plan.requeue_after_seconds = groups.requeue_after_seconds;
+    plan.requeue_after_seconds = match (groups.requeue_after_seconds, restart.requeue_after_seconds)
+    {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     plan
 }
 
@@ -186,7 +215,10 @@ fn plan_lws_deletion(input: &ReconcileInput) -> ReconcilePlan {
     let mut plan = ReconcilePlan::default();
     plan.reasons.push("LeaderWorkerSet is being deleted".into());
     if crate::validation::unsupported_features(lws).is_empty() {
-        plan.delete = termination::lws_deletion_deletes(lws, &Observed::new(input));
+        let observed = Observed::new(input);
+        plan.delete = termination::lws_deletion_deletes(lws, &observed);
+        let mut counts = budget::RestartCounts::of(lws);
+        plan.apply = budget::release_held_pods(lws, &observed, &mut counts, "", 0).apply;
     }
     plan
 }

@@ -10,11 +10,11 @@
 
 use super::observed::{group_index, label, name, revision_label};
 use crate::api::{LeaderWorkerSet, StartupPolicy};
-use crate::pod::scheduled_by_volcano;
 use crate::labels::{
     GROUP_INDEX_LABEL_KEY, POD_GROUP_NAME_ANNOTATION_KEY, REVISION_KEY, SET_NAME_LABEL_KEY,
     VOLCANO_QUEUE_NAME_ANNOTATION_KEY,
 };
+use crate::pod::scheduled_by_volcano;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -34,7 +34,13 @@ const VOLCANO_ANNOTATION_PREFIX: &str = "volcano.sh/";
 pub fn group_uses_volcano(lws: &LeaderWorkerSet, leader: &Pod) -> bool {
     scheduled_by_volcano(leader.spec.as_ref())
         || (lws.size() > 1
-            && scheduled_by_volcano(lws.spec.leader_worker_template.worker_template.spec.as_ref()))
+            && scheduled_by_volcano(
+                lws.spec
+                    .leader_worker_template
+                    .worker_template
+                    .spec
+                    .as_ref(),
+            ))
 }
 
 /// The PodGroup of `leader`'s group, or `None` when the leader has no group index.

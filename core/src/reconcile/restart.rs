@@ -14,6 +14,7 @@
 //! A leader is deleted at most once per plan, never when it is already being deleted, never
 //! for a pod of another incarnation of the group (revision label and owner chain must match).
 
+use super::budget::{self, RestartCounts, Verdict};
 use super::events::{normal, with_related, DELETE, RECREATE_GROUP};
 use super::observed::{
     annotation, controller_of, group_index, has_restarted_container, is_deleting, label, name,
@@ -24,11 +25,14 @@ use crate::api::{LeaderWorkerSet, RestartPolicy};
 use crate::labels::{GROUP_INDEX_LABEL_KEY, RECREATE_GROUP_AFTER_START_ANNOTATION_KEY};
 use crate::pod::parent_name_and_ordinal;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeSet;
 
 /// Leader pods to delete, and why.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RestartDecision {
+    /// Pods marked and held when a group exhausts its restart budget ([`budget::exhaust`]).
+    pub apply: Vec<serde_json::Value>,
     /// Foreground deletions of leader pods, with uid preconditions.
     pub delete: Vec<ObjectRef>,
     /// `RecreateGroup` events.
@@ -36,10 +40,18 @@ pub struct RestartDecision {
     /// Names of leader pods deleted by this plan or already being deleted because of a group
     /// restart: their groups get no new worker StatefulSet in this pass.
     pub leaders_gone: BTreeSet<String>,
+    /// The soonest recreation waiting for its back-off.
+    pub requeue_after_seconds: Option<u64>,
 }
 
-/// Decides which groups to recreate (upstream `handleRestartPolicy` for each pod).
-pub fn decide_group_restarts(lws: &LeaderWorkerSet, observed: &Observed) -> RestartDecision {
+/// Decides which groups to recreate (upstream `handleRestartPolicy` for each pod), within the
+/// restart budget `counts` keeps ([`budget`]).
+pub fn decide_group_restarts(
+    lws: &LeaderWorkerSet,
+    observed: &Observed,
+    counts: &mut RestartCounts,
+    now: &Time,
+) -> RestartDecision {
     let mut decision = RestartDecision::default();
     let policy = lws
         .spec
@@ -56,16 +68,49 @@ pub fn decide_group_restarts(lws: &LeaderWorkerSet, observed: &Observed) -> Rest
         .leader_pods
         .iter()
         .chain(observed.worker_pods.iter());
+    let mut waiting = BTreeSet::new();
     for pod in pods {
         let Some(leader) = leader_to_delete(lws, policy, observed, pod) else {
             continue;
         };
         let leader_name = name(&leader.metadata).to_string();
-        if is_deleting(&leader.metadata) || !decision.leaders_gone.insert(leader_name.clone()) {
+        if is_deleting(&leader.metadata) || decision.leaders_gone.contains(&leader_name) {
             // Already going (upstream: "leader deleted", nothing to send) or planned above.
             decision.leaders_gone.insert(leader_name);
             continue;
         }
+        if waiting.contains(&leader_name) {
+            continue;
+        }
+        match counts.verdict(leader, now) {
+            None | Some(Verdict::Recreate) => {}
+            Some(Verdict::Wait { seconds, at }) => {
+                waiting.insert(leader_name);
+                let count = counts.count(leader);
+                decision.events.push(budget::backoff_event(
+                    leader,
+                    count,
+                    counts.limit,
+                    &at,
+                    seconds,
+                ));
+                decision.requeue_after_seconds = Some(
+                    decision
+                        .requeue_after_seconds
+                        .map_or(seconds, |s| s.min(seconds)),
+                );
+                continue;
+            }
+            Some(Verdict::Exhaust) => {
+                let exhaustion = budget::exhaust(lws, observed, leader);
+                decision.apply.extend(exhaustion.apply);
+                decision.delete.push(exhaustion.delete);
+                decision.events.push(exhaustion.event);
+                decision.leaders_gone.insert(leader_name);
+                continue;
+            }
+        }
+        decision.leaders_gone.insert(leader_name.clone());
         let mut target = object_ref("v1", "Pod", &leader.metadata, lws.namespace());
         target.propagation_policy = Some("Foreground".to_string());
         let group = label(&pod.metadata, GROUP_INDEX_LABEL_KEY).unwrap_or("");

@@ -31,6 +31,11 @@ pub const PROGRESSING: &str = "Progressing";
 pub const UPDATE_IN_PROGRESS: &str = "UpdateInProgress";
 /// Reason of Available.
 pub const ALL_GROUPS_READY: &str = "AllGroupsReady";
+/// Condition type (`maxGroupRestarts`): a group used up its restart budget (upstream-v0.11.md
+/// §A6.1).
+pub const DEGRADED: &str = "Degraded";
+/// Reason of a False Degraded.
+pub const AS_EXPECTED: &str = "AsExpected";
 
 /// The status pass's outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,10 +112,14 @@ pub fn count_groups(
 
 /// Computes the status (upstream `updateStatus` + `updateConditions`). `sts_status_replicas` is
 /// the leader StatefulSet's `status.replicas` (0 before it exists).
+///
+/// `exhausted` lists the groups that used up their restart budget; `None` when the LWS has no
+/// budget and no group is exhausted, and then there is no Degraded condition.
 pub fn compute_status(
     lws: &LeaderWorkerSet,
     sts_status_replicas: i32,
     counts: &GroupCounts,
+    exhausted: Option<&[i64]>,
     now: &Time,
 ) -> StatusDecision {
     let old = lws.status.clone().unwrap_or_default();
@@ -128,6 +137,9 @@ pub fn compute_status(
 
     let wanted = choose_conditions(counts, replicas);
     let conditions_changed = set_conditions(&mut status.conditions, &wanted, generation, now);
+    if let Some(exhausted) = exhausted {
+        set_degraded(&mut status.conditions, exhausted, generation, now);
+    }
     let mut events = Vec::new();
     if conditions_changed {
         let first = &wanted[0];
@@ -244,6 +256,58 @@ pub fn set_condition(
         condition.observed_generation = Some(generation);
     }
     changed
+}
+
+/// Degraded: True naming the exhausted groups, else False (`AsExpected`); its transition time
+/// moves only when its status does. While degraded, a False Available says why. Progressing is
+/// left as the counts set it (upstream turns it False unless other work progresses;
+/// docs/differences.md).
+fn set_degraded(conditions: &mut Vec<Condition>, exhausted: &[i64], generation: i64, now: &Time) {
+    use super::budget::REPLICA_RESTART_BUDGET_EXCEEDED;
+    let (status, reason, message) = match exhausted {
+        [] => (
+            "False",
+            AS_EXPECTED,
+            "No replica has exhausted its restart budget".to_string(),
+        ),
+        groups => (
+            "True",
+            REPLICA_RESTART_BUDGET_EXCEEDED,
+            format!(
+                "Groups {} exhausted their restart budget; annotate a leader with {}=true to recover its group",
+                groups.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+                crate::labels::RECOVER_ANNOTATION_KEY
+            ),
+        ),
+    };
+    let condition = Condition {
+        type_: DEGRADED.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message,
+        last_transition_time: now.clone(),
+        observed_generation: Some(generation),
+    };
+    match conditions.iter_mut().find(|c| c.type_ == DEGRADED) {
+        Some(current) => {
+            let since =
+                (current.status == condition.status).then(|| current.last_transition_time.clone());
+            *current = condition;
+            if let Some(since) = since {
+                current.last_transition_time = since;
+            }
+        }
+        None => conditions.push(condition),
+    }
+    if !exhausted.is_empty() {
+        if let Some(available) = conditions
+            .iter_mut()
+            .find(|c| c.type_ == AVAILABLE && c.status == "False")
+        {
+            available.reason = REPLICA_RESTART_BUDGET_EXCEEDED.to_string();
+            available.message = "A replica has exhausted its restart budget".to_string();
+        }
+    }
 }
 
 /// Available excludes Progressing and UpdateInProgress (upstream `exclusiveConditionTypes`).

@@ -813,7 +813,11 @@ fn volcano_pod_group_sums_requests() {
     );
     let mut input = group_input(
         lws.clone(),
-        vec![leader(&lws, 0, json!({"spec": {"schedulerName": "volcano"}}))],
+        vec![leader(
+            &lws,
+            0,
+            json!({"spec": {"schedulerName": "volcano"}}),
+        )],
     );
     input.scheduler_provider = Some("volcano".into());
     let plan = plan_reconcile(&input);
@@ -874,7 +878,11 @@ fn volcano_pod_group_only_for_groups_volcano_schedules() {
         .as_mut()
         .unwrap()
         .scheduler_name = Some("volcano".into());
-    assert_eq!(pod_groups(&workers_only, json!({})), 1, "workers use Volcano");
+    assert_eq!(
+        pod_groups(&workers_only, json!({})),
+        1,
+        "workers use Volcano"
+    );
     let mut single = sized(1);
     single
         .spec
@@ -933,7 +941,8 @@ fn restart_input(lws: LeaderWorkerSet, workers: Vec<Pod>) -> ReconcileInput {
 
 fn planned_deletes(input: &ReconcileInput) -> Vec<ObjectRef> {
     let observed = observed::Observed::new(input);
-    decide_group_restarts(&input.lws, &observed).delete
+    let mut counts = super::budget::RestartCounts::of(&input.lws);
+    decide_group_restarts(&input.lws, &observed, &mut counts, &input.now).delete
 }
 
 #[test]
@@ -1390,5 +1399,259 @@ fn workers_left_by_a_replaced_worker_statefulset_are_deleted() {
         plan.reasons.iter().any(|r| r.contains("lws-0-1")),
         "{:?}",
         plan.reasons
+    );
+}
+
+// --- bounded group restarts (maxGroupRestarts) -------------------------------------------------
+
+use super::budget::{backoff_seconds, GROUP_RECOVERED, GROUP_RESTART_BACKOFF};
+use crate::labels::{
+    GROUP_RESTART_BUDGET_CLEANUP_FINALIZER as CLEANUP,
+    GROUP_RESTART_BUDGET_EXHAUSTED_ANNOTATION_KEY as EXHAUSTED,
+    GROUP_RESTART_COUNTS_ANNOTATION_KEY as COUNTS, RECOVER_ANNOTATION_KEY as RECOVER,
+};
+
+/// Size 3, two replicas, `maxGroupRestarts: limit`, with `counts` already recorded.
+fn budgeted(limit: i32, counts: serde_json::Value) -> LeaderWorkerSet {
+    let mut lws = sized(3);
+    lws.spec.leader_worker_template.max_group_restarts = Some(limit);
+    lws.metadata.resource_version = Some("41".into());
+    lws.metadata.annotations = Some([(COUNTS.to_string(), counts.to_string())].into());
+    lws
+}
+
+fn counts_written(plan: &ReconcilePlan) -> Option<serde_json::Value> {
+    let lws = plan.apply.iter().find(|o| o["kind"] == "LeaderWorkerSet")?;
+    assert_eq!(lws["metadata"]["resourceVersion"], "41", "the precondition");
+    serde_json::from_str(lws["metadata"]["annotations"][COUNTS].as_str()?).ok()
+}
+
+fn pod_applies(plan: &ReconcilePlan) -> Vec<&serde_json::Value> {
+    plan.apply.iter().filter(|o| o["kind"] == "Pod").collect()
+}
+
+fn condition_of<'a>(plan: &'a ReconcilePlan, type_: &str) -> Option<&'a Condition> {
+    plan.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+#[test]
+fn backoff_doubles_from_ten_seconds_up_to_five_minutes() {
+    let seconds: Vec<u64> = (0..8).map(backoff_seconds).collect();
+    assert_eq!(seconds, [0, 10, 20, 40, 80, 160, 300, 300]);
+    assert_eq!(backoff_seconds(i64::MAX), 300);
+    assert_eq!(backoff_seconds(-1), 0);
+}
+
+#[test]
+fn a_restart_within_the_budget_is_counted_before_the_leader_goes() {
+    let lws = budgeted(2, json!({}));
+    let key = crate::revision::revision_key(&lws);
+    let input = restart_input(lws, vec![worker(0, 1, &key, restarted())]);
+    let plan = plan_reconcile(&input);
+    assert_eq!(counts_written(&plan), Some(json!({format!("{key}/0"): 1})));
+    assert!(plan
+        .delete
+        .iter()
+        .any(|d| d.name == "lws-0" && d.kind == "Pod"));
+    assert!(plan.events.iter().any(|e| e.reason == "RecreateGroup"));
+    let degraded = condition_of(&plan, "Degraded").unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("False", "AsExpected")
+    );
+    assert_eq!(
+        degraded.message,
+        "No replica has exhausted its restart budget"
+    );
+}
+
+#[test]
+fn a_second_failure_waits_for_the_backoff_since_the_leader_was_created() {
+    let lws = budgeted(5, json!({}));
+    let key = crate::revision::revision_key(&lws);
+    let lws = budgeted(5, json!({format!("{key}/0"): 2}));
+    let mut input = restart_input(lws, vec![worker(0, 1, &key, restarted())]);
+    // Created 5 s before `now`: the third recreation waits 20 s from creation.
+    input.leader_pods[0].metadata.creation_timestamp =
+        Some(Time("2025-12-31T23:59:55Z".parse().unwrap()));
+    let plan = plan_reconcile(&input);
+    assert!(!plan.delete.iter().any(|d| d.kind == "Pod"));
+    assert_eq!(counts_written(&plan), None);
+    assert_eq!(plan.requeue_after_seconds, Some(15));
+    let event = plan
+        .events
+        .iter()
+        .find(|e| e.reason == GROUP_RESTART_BACKOFF)
+        .unwrap();
+    assert_eq!(
+        event.note,
+        "Group 0 failed again; recreating it at 2026-01-01T00:00:15Z (in 15s; recreation 3 of 5, back-off 20s)"
+    );
+    // Once due, it goes.
+    input.now = Time("2026-01-01T00:00:15Z".parse().unwrap());
+    let plan = plan_reconcile(&input);
+    assert_eq!(counts_written(&plan), Some(json!({format!("{key}/0"): 3})));
+    assert!(plan.delete.iter().any(|d| d.name == "lws-0"));
+}
+
+#[test]
+fn at_the_budget_the_group_is_stopped_and_held() {
+    let lws = budgeted(1, json!({}));
+    let key = crate::revision::revision_key(&lws);
+    let lws = budgeted(1, json!({format!("{key}/0"): 1}));
+    let input = restart_input(
+        lws,
+        vec![
+            worker(0, 1, &key, restarted()),
+            worker(0, 2, &key, json!({})),
+        ],
+    );
+    let plan = plan_reconcile(&input);
+    assert_eq!(counts_written(&plan), None, "an exhausted count stays");
+    let pods = pod_applies(&plan);
+    assert_eq!(pods.len(), 3, "the leader and both workers: {pods:#?}");
+    assert_eq!(pods[0]["metadata"]["name"], "lws-0");
+    assert_eq!(pods[0]["metadata"]["uid"], "leader-uid-0");
+    assert_eq!(
+        pods[0]["metadata"]["annotations"],
+        json!({EXHAUSTED: "true", RECOVER: "false"})
+    );
+    for pod in &pods {
+        assert_eq!(pod["metadata"]["finalizers"], json!([CLEANUP]));
+    }
+    let delete = plan.delete.iter().find(|d| d.kind == "Pod").unwrap();
+    assert_eq!(
+        (delete.name.as_str(), delete.propagation_policy.as_deref()),
+        ("lws-0", Some("Foreground"))
+    );
+    let event = plan
+        .events
+        .iter()
+        .find(|e| e.reason == "ReplicaRestartBudgetExceeded")
+        .unwrap();
+    assert_eq!(event.type_, EventType::Warning);
+    assert_eq!(
+        event.note,
+        "Restart budget exhausted; terminated group 0 and stopped automatic recovery"
+    );
+    assert!(!plan.events.iter().any(|e| e.reason == "RecreateGroup"));
+}
+
+/// The exhausted group as the cluster holds it: every pod deleting, each with the finalizer.
+fn held_group(lws: LeaderWorkerSet, leader_extra: serde_json::Value) -> ReconcileInput {
+    let key = crate::revision::revision_key(&lws);
+    let held =
+        json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": [CLEANUP]}});
+    let mut leader_json = held.clone();
+    merge(
+        &mut leader_json,
+        json!({"metadata": {"annotations": {EXHAUSTED: "true", RECOVER: "false"}}}),
+    );
+    merge(&mut leader_json, leader_extra);
+    let mut input = restart_input(lws.clone(), vec![]);
+    input.leader_pods = vec![leader(&lws, 0, leader_json), leader(&lws, 1, json!({}))];
+    input.worker_pods = vec![worker(0, 1, &key, held.clone()), worker(0, 2, &key, held)];
+    input
+}
+
+#[test]
+fn a_held_group_stays_and_the_lws_is_degraded() {
+    let input = held_group(budgeted(1, json!({})), json!({}));
+    let plan = plan_reconcile(&input);
+    assert!(pod_applies(&plan).is_empty(), "nothing released");
+    assert!(!plan.delete.iter().any(|d| d.kind == "Pod"));
+    let degraded = condition_of(&plan, "Degraded").unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "ReplicaRestartBudgetExceeded")
+    );
+    assert!(
+        degraded.message.starts_with("Groups 0 exhausted"),
+        "{}",
+        degraded.message
+    );
+    // Editing the budget away does not resume it.
+    let mut unbudgeted = input.clone();
+    unbudgeted
+        .lws
+        .spec
+        .leader_worker_template
+        .max_group_restarts = None;
+    let plan = plan_reconcile(&unbudgeted);
+    assert!(pod_applies(&plan).is_empty());
+    assert_eq!(condition_of(&plan, "Degraded").unwrap().status, "True");
+}
+
+#[test]
+fn recover_releases_the_workers_then_the_leader_with_a_fresh_count() {
+    let lws = budgeted(1, json!({}));
+    let key = crate::revision::revision_key(&lws);
+    let lws = budgeted(1, json!({format!("{key}/0"): 1, format!("{key}/1"): 1}));
+    let mut input = held_group(lws, json!({"metadata": {"annotations": {RECOVER: "true"}}}));
+    let plan = plan_reconcile(&input);
+    let released: Vec<&str> = pod_applies(&plan)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(released, ["lws-0-1", "lws-0-2"], "workers first");
+    for pod in pod_applies(&plan) {
+        assert!(pod["metadata"].get("finalizers").is_none(), "{pod}");
+    }
+    assert_eq!(
+        counts_written(&plan),
+        None,
+        "the count goes with the leader"
+    );
+    // The workers are gone: the leader is released and its count cleared.
+    input.worker_pods.clear();
+    let plan = plan_reconcile(&input);
+    let released: Vec<&str> = pod_applies(&plan)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(released, ["lws-0"]);
+    assert_eq!(counts_written(&plan), Some(json!({format!("{key}/1"): 1})));
+    assert!(plan.events.iter().any(|e| e.reason == GROUP_RECOVERED));
+}
+
+#[test]
+fn teardown_releases_held_pods_and_keeps_the_count() {
+    let lws = budgeted(1, json!({}));
+    let key = crate::revision::revision_key(&lws);
+    let counts = json!({format!("{key}/0"): 1});
+    // Scaled below the group.
+    let mut scaled = held_group(budgeted(1, counts.clone()), json!({}));
+    scaled.lws.spec.replicas = Some(0);
+    let plan = plan_reconcile(&scaled);
+    assert_eq!(pod_applies(&plan).len(), 2, "the workers");
+    assert_eq!(counts_written(&plan), None);
+    // The LeaderWorkerSet is being deleted.
+    let mut deleting = held_group(budgeted(1, counts), json!({}));
+    deleting.lws.metadata.deletion_timestamp = Some(Time("2026-01-01T00:00:00Z".parse().unwrap()));
+    let plan = plan_reconcile(&deleting);
+    assert_eq!(pod_applies(&plan).len(), 2, "the workers");
+    deleting.worker_pods.clear();
+    let plan = plan_reconcile(&deleting);
+    let released: Vec<&str> = pod_applies(&plan)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(released, ["lws-0"]);
+}
+
+#[test]
+fn a_finished_rollout_prunes_counts_of_old_revisions() {
+    let lws = budgeted(3, json!({"old/0": 2, "new/1": 1, "garbage": 4}));
+    let mut counts = super::budget::RestartCounts::of(&lws);
+    assert_eq!(counts.annotation_apply(&lws), None, "unchanged");
+    counts.prune("new");
+    let applied = counts.annotation_apply(&lws).unwrap();
+    assert_eq!(
+        applied["metadata"]["annotations"][COUNTS],
+        json!({"new/1": 1}).to_string().as_str()
     );
 }

@@ -8,8 +8,10 @@
 //! `podTerminationPolicy` needs no rule here: both values run ([`crate::reconcile::termination`]),
 //! any other value is refused with its path when the document is decoded (the CRD enum
 //! upstream), and it may change in both directions, as upstream allows (§A6.2).
+//! `maxGroupRestarts` runs ([`crate::reconcile::budget`]) and is refused only where no group is
+//! ever recreated (`restartPolicy: None`).
 
-use crate::api::{GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet};
+use crate::api::{GroupIdentity, GroupReplacementPolicy, LeaderWorkerSet, RestartPolicy};
 use crate::field_path::{FieldError, FieldErrors, FieldPath};
 
 /// Upstream's message for a changed `groupIdentity` (§A1.1).
@@ -24,12 +26,14 @@ pub const IMMEDIATE_NEEDS_HASH_MESSAGE: &str =
 pub const SCHEDULING_UNSUPPORTED_MESSAGE: &str =
     "workload-aware scheduling (feature gate WorkloadAwareScheduling) is not supported by this controller yet";
 
-/// Refusal of `maxGroupRestarts` until bounded group restarts land.
-pub const MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE: &str =
-    "bounded group restarts are not supported by this controller yet";
+/// Why `maxGroupRestarts` is refused with `restartPolicy: None` (§A6.1; upstream's exact words
+/// were not found): no group is ever recreated, so there is nothing to bound.
+pub const MAX_GROUP_RESTARTS_NEEDS_RECREATION_MESSAGE: &str =
+    "maxGroupRestarts requires restartPolicy RecreateGroupOnPodRestart or RecreateGroupAfterStart";
 
-/// Rules for a LeaderWorkerSet (defaulted) on create and update.
-pub fn validate(lws: &LeaderWorkerSet) -> FieldErrors {
+/// The values that ask for behaviour this controller does not run: refused at admission, and
+/// a LeaderWorkerSet stored with one (by another controller) is not reconciled.
+pub fn unsupported(lws: &LeaderWorkerSet) -> FieldErrors {
     let spec = &lws.spec;
     let mut errors = FieldErrors::new();
     if spec.group_identity == Some(GroupIdentity::Hash) {
@@ -54,12 +58,23 @@ pub fn validate(lws: &LeaderWorkerSet) -> FieldErrors {
             SCHEDULING_UNSUPPORTED_MESSAGE,
         ));
     }
-    if spec.leader_worker_template.max_group_restarts.is_some() {
-        errors.push(FieldError::forbidden(
+    errors
+}
+
+/// Rules for a LeaderWorkerSet (defaulted) on create and update: [`unsupported`] and the rules
+/// of the fields that run.
+pub fn validate(lws: &LeaderWorkerSet) -> FieldErrors {
+    let mut errors = unsupported(lws);
+    let template = &lws.spec.leader_worker_template;
+    if let (Some(limit), Some(RestartPolicy::None)) =
+        (template.max_group_restarts, template.restart_policy)
+    {
+        errors.push(FieldError::invalid(
             FieldPath::new("spec")
                 .child("leaderWorkerTemplate")
                 .child("maxGroupRestarts"),
-            MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE,
+            limit.to_string(),
+            MAX_GROUP_RESTARTS_NEEDS_RECREATION_MESSAGE,
         ));
     }
     errors
@@ -121,17 +136,35 @@ mod tests {
             "groupIdentity": "Hash",
             "groupReplacementPolicy": "Immediate",
             "scheduling": {"replica": {}},
-            "leaderWorkerTemplate": {"maxGroupRestarts": 3},
         }));
         assert_eq!(
             messages(&validate(&refused)),
             [
                 r#"spec.groupIdentity: Unsupported value: "Hash": supported values: "Ordinal""#,
                 &format!("spec.scheduling: Forbidden: {SCHEDULING_UNSUPPORTED_MESSAGE}"),
-                &format!(
-                    "spec.leaderWorkerTemplate.maxGroupRestarts: Forbidden: {MAX_GROUP_RESTARTS_UNSUPPORTED_MESSAGE}"
-                ),
             ]
+        );
+    }
+
+    #[test]
+    fn max_group_restarts_needs_a_policy_that_recreates_groups() {
+        for policy in [
+            json!(null),
+            json!("RecreateGroupOnPodRestart"),
+            json!("RecreateGroupAfterStart"),
+        ] {
+            let budget = lws(
+                json!({"leaderWorkerTemplate": {"maxGroupRestarts": 0, "restartPolicy": policy}}),
+            );
+            assert!(validate(&budget).is_empty(), "{policy}");
+        }
+        let refused =
+            lws(json!({"leaderWorkerTemplate": {"maxGroupRestarts": 3, "restartPolicy": "None"}}));
+        assert_eq!(
+            messages(&validate(&refused)),
+            [format!(
+                "spec.leaderWorkerTemplate.maxGroupRestarts: Invalid value: 3: {MAX_GROUP_RESTARTS_NEEDS_RECREATION_MESSAGE}"
+            )]
         );
     }
 

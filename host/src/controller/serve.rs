@@ -2,8 +2,8 @@
 //! the metrics server, and the shutdown that stops them together.
 
 use super::backoff::Backoff;
-use super::execute;
 use super::events::EventRecorder;
+use super::execute;
 use super::leader::{Held, LeaseLock, LeaseTiming};
 use super::metrics::{LwsLabels, Metrics};
 use super::metrics_server;
