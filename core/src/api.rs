@@ -44,6 +44,26 @@ pub struct LeaderWorkerSet {
 }
 
 impl LeaderWorkerSet {
+    /// A LeaderWorkerSet that no longer exists while objects labelled with its name remain: what
+    /// a host sends to `reconcile` for it (crate::reconcile::wire). It reads as one being deleted
+    /// since `since`, with an empty spec, so only the rules that need no spec act: held pods of
+    /// an exhausted group are released.
+    pub fn gone(
+        namespace: &str,
+        name: &str,
+        since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    ) -> Self {
+        LeaderWorkerSet {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                deletion_timestamp: Some(since),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
     /// The object's name, or "" when the manifest has none (validation reports that).
     pub fn name(&self) -> &str {
         self.metadata.name.as_deref().unwrap_or("")

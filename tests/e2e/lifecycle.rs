@@ -1288,3 +1288,40 @@ fn restart_budget_stops_a_crash_looping_group_and_recover_brings_it_back() {
         .iter()
         .any(|(reason, _)| reason == "GroupRecovered"));
 }
+
+/// `maxGroupRestarts: 0`: the first failure exhausts the group. Then a plain (background)
+/// `kubectl delete lws`: the LWS is gone before the controller sees it deleting, and the held
+/// pods are still released (`LeaderWorkerSet::gone`), so nothing stays Terminating.
+#[test]
+#[ignore = "needs the local cluster and a running controller: make e2e"]
+fn restart_budget_zero_holds_at_once_and_a_deleted_lws_releases_its_pods() {
+    let ns = Namespace::new("budget0");
+    let mut object = lws_with("zero", 1, 3, None, None);
+    object["spec"]["leaderWorkerTemplate"]["maxGroupRestarts"] = json!(0);
+    ns.apply(&object).unwrap();
+    wait_settled(&ns, "zero", 1, 3);
+    chaos(&["restart-container", &ns.name, "zero-0-2"]);
+    eventually("group 0 held", CONVERGE, || {
+        let pods = ns.pods("zero");
+        (pods.len() == 3
+            && pods.iter().all(|p| {
+                !p["metadata"]["deletionTimestamp"].is_null()
+                    && p["metadata"]["finalizers"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f == BUDGET_FINALIZER))
+            }))
+        .then_some(())
+    });
+    let stored = ns.get("lws", "zero").unwrap();
+    assert!(
+        stored["metadata"]["annotations"][RESTART_COUNTS].is_null()
+            || stored["metadata"]["annotations"][RESTART_COUNTS] == "{}",
+        "no recreation was counted: {}",
+        stored["metadata"]["annotations"]
+    );
+    ns.kubectl(&["delete", "lws", "zero", "--wait=false"])
+        .unwrap();
+    eventually("every pod of the deleted LWS gone", CONVERGE, || {
+        ns.pods("zero").is_empty().then_some(())
+    });
+}

@@ -29,8 +29,8 @@
 //! A group is `Parallel` when the LWS says so or its leader pod carries
 //! [`POD_TERMINATION_POLICY_ANNOTATION_KEY`] (stamped from the leader template, see
 //! [`crate::group::build_leader_statefulset`]): a leader keeps the policy it was created with
-//! while the LWS changes it. Upstream also reads the annotation once the LWS is gone; this
-//! controller reconciles only LeaderWorkerSets that exist (docs/differences.md).
+//! while the LWS changes it. It is all there is once the LWS is gone: a host plans a gone LWS
+//! as [`LeaderWorkerSet::gone`], a deleting one with an empty spec.
 
 use super::observed::{annotation, controller_of, is_deleting, name, object_ref, Observed};
 use super::wire::ObjectRef;

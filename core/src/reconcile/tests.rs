@@ -1655,3 +1655,27 @@ fn a_finished_rollout_prunes_counts_of_old_revisions() {
         json!({"new/1": 1}).to_string().as_str()
     );
 }
+
+/// A LeaderWorkerSet deleted in the background is gone before it is seen deleting: sent as
+/// `LeaderWorkerSet::gone`, its held pods are released (workers, then the leader), and nothing
+/// else is planned for it.
+#[test]
+fn a_gone_lws_releases_held_pods_and_nothing_else() {
+    let mut input = held_group(budgeted(1, json!({})), json!({}));
+    input.lws = LeaderWorkerSet::gone("default", "lws", input.now.clone());
+    let plan = plan_reconcile(&input);
+    let released: Vec<&str> = pod_applies(&plan)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(released, ["lws-0-1", "lws-0-2"]);
+    assert!(plan.delete.is_empty() && plan.create.is_empty() && plan.status.is_none());
+    assert_eq!(plan.apply.len(), 2, "{:#?}", plan.apply);
+    input.worker_pods.clear();
+    let plan = plan_reconcile(&input);
+    assert_eq!(pod_applies(&plan).len(), 1, "then the leader");
+    // Nothing held: nothing to do.
+    input.leader_pods = vec![leader(&sized(3), 1, json!({}))];
+    let plan = plan_reconcile(&input);
+    assert!(plan.apply.is_empty() && plan.delete.is_empty() && plan.create.is_empty());
+}

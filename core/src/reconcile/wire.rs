@@ -7,6 +7,9 @@
 //! (a status-subresource write) and `events` (events.k8s.io, regarding = the LeaderWorkerSet).
 //! It then requeues after `requeueAfterSeconds` when set. The host never looks inside the
 //! objects: every decision is in the plan.
+//!
+//! A LeaderWorkerSet that is gone while objects labelled with its name still change (the
+//! garbage collector is removing them) is sent as [`LeaderWorkerSet::gone`], with those objects.
 
 use super::seen;
 use crate::api::{LeaderWorkerSet, LeaderWorkerSetStatus};

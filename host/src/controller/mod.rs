@@ -79,6 +79,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Reading an object the reconcile needs from the API server failed.
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
     /// Writing the status subresource failed (a conflict is retried at once).
     #[error("writing status: {0}")]
     StatusWrite(#[source] kube::Error),
@@ -95,6 +102,7 @@ impl Error {
             Error::Create { .. } => "create",
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
+            Error::Read { .. } => "read",
             Error::StatusWrite(_) => "status_write",
         }
     }
@@ -193,6 +201,57 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
     })
 }
 
+/// A LeaderWorkerSet the controller's cache no longer has, while objects labelled with its name
+/// still change: once a GET confirms it is gone (a cache still filling must not pass for that),
+/// the module plans it as [`LeaderWorkerSet::gone`] with those objects, and the plan is carried
+/// out like any other. Not retried: the next change of one of its objects comes back here.
+pub async fn reconcile_gone(ctx: Arc<Context>, namespace: &str, name: &str) -> Result<()> {
+    if !ctx.stores.is_synced() {
+        return Ok(());
+    }
+    let lws_api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), namespace, &ctx.lws_resource);
+    match lws_api.get_opt(name).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Ok(()),
+        Err(source) => {
+            return Err(Error::Read {
+                what: format!("LeaderWorkerSet {namespace}/{name}"),
+                source,
+            })
+        }
+    }
+    let lws = LeaderWorkerSet::gone(
+        namespace,
+        name,
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    let payload = ctx
+        .stores
+        .observe(&lws)
+        .encode(&lws, ctx.scheduler_provider.as_deref())
+        .map_err(Error::BadAnswer)?;
+    let answer = ctx
+        .module
+        .call(lws_core::ops::names::RECONCILE, payload)
+        .await?;
+    let plan: ReconcilePlan = serde_json::from_slice(&answer).map_err(Error::BadAnswer)?;
+    let regarding = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(lws_core::api::API_VERSION.to_string()),
+        kind: Some(lws_core::api::KIND.to_string()),
+        namespace: Some(namespace.to_string()),
+        name: Some(name.to_string()),
+        ..Default::default()
+    };
+    let executor = Executor {
+        client: &ctx.client,
+        lws_api: &lws_api,
+        recorder: &ctx.recorder,
+        regarding,
+    };
+    executor.execute(&plan).await
+}
+
 /// Logs the failure, counts it, and picks the retry delay: per object, doubling from a base
 /// chosen by what failed, within the shared retry rate ([`backoff`]).
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -222,7 +281,8 @@ fn retry_base(error: &Error) -> Duration {
         Error::StatusWrite(_)
         | Error::Create { .. }
         | Error::Apply { .. }
-        | Error::Delete { .. } => backoff::API_BASE_DELAY,
+        | Error::Delete { .. }
+        | Error::Read { .. } => backoff::API_BASE_DELAY,
         // Retrying the same input gives the same answer; wait for a change or a fix.
         Error::DecodeLws(_) | Error::Module(_) | Error::BadAnswer(_) | Error::BadPlan(_) => {
             PERSISTENT_BASE_DELAY

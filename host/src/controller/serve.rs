@@ -9,7 +9,7 @@ use super::metrics::{LwsLabels, Metrics};
 use super::metrics_server;
 use super::module::Module;
 use super::observe::Stores;
-use super::{error_policy, reconcile, Context};
+use super::{error_policy, reconcile, reconcile_gone, Context};
 use crate::certs::{self, CertSource, ServingCert};
 use crate::engine::{Engine, PinnedModule};
 use crate::kube_client::{Connection, Timeouts};
@@ -276,6 +276,16 @@ pub async fn run(config: ControllerConfig) -> anyhow::Result<()> {
                             gauges.remove(&LwsLabels {
                                 namespace: object.namespace.clone().unwrap_or_default(),
                                 name: object.name.clone(),
+                            });
+                            let (ctx, namespace, name) = (
+                                forget.clone(),
+                                object.namespace.clone().unwrap_or_default(),
+                                object.name.clone(),
+                            );
+                            tokio::spawn(async move {
+                                if let Err(error) = reconcile_gone(ctx, &namespace, &name).await {
+                                    tracing::warn!(lws = %name, %namespace, %error, "reconciling a gone LeaderWorkerSet");
+                                }
                             });
                         }
                         Err(error) => tracing::debug!(%error, "controller"),
