@@ -189,7 +189,8 @@ pub fn webhook_configurations(client: &WebhookClient) -> [Value; 2] {
 
 /// The ClusterRole: exactly the verbs `lws controller` uses.
 ///
-/// Reads are list + watch (reflectors); writes are what the plan executor does: create
+/// Reads are list + watch (reflectors), and a get of a LeaderWorkerSet the cache lost (to confirm
+/// it is gone, `reconcile_gone`); writes are what the plan executor does: create
 /// (ControllerRevisions, Services, worker StatefulSets), server-side apply (the leader
 /// StatefulSet: patch, plus create the first time; under `maxGroupRestarts` the restart counts
 /// on the LeaderWorkerSet and the finalizer and marks on pods: patch), delete (ControllerRevisions, leader pods,
@@ -206,7 +207,7 @@ pub fn cluster_role(name: &str, scheduler_provider: Option<&str>) -> Value {
         "kind": "ClusterRole",
         "metadata": {"name": name, "labels": labels()},
         "rules": [
-            {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["list", "watch", "patch"]},
+            {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets"], "verbs": ["get", "list", "watch", "patch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/status"], "verbs": ["patch"]},
             {"apiGroups": [lws_core::api::GROUP], "resources": ["leaderworkersets/finalizers"], "verbs": ["update"]},
             {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": ["create", "list", "watch", "patch", "delete"]},

@@ -1151,29 +1151,26 @@ fn restart_budget_stops_a_crash_looping_group_and_recover_brings_it_back() {
     wait_settled(&ns, "budget", 2, 3);
     let group_1 = leaders(&ns, "budget")[&1].clone();
     let revision = group_1.1.clone();
-    let created = |uid: &str| -> String {
-        ns.pods("budget")
-            .into_iter()
-            .find(|p| p["metadata"]["uid"] == uid)
-            .and_then(|p| {
-                p["metadata"]["creationTimestamp"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .unwrap()
+    // (uid, creationTimestamp) of group 0's leader: read while it lives.
+    let leader_0 = || -> Option<(String, String)> {
+        let pod = ns.get("pod", "budget-0")?;
+        if !pod["metadata"]["deletionTimestamp"].is_null() {
+            return None;
+        }
+        Some((
+            pod["metadata"]["uid"].as_str()?.to_string(),
+            pod["metadata"]["creationTimestamp"].as_str()?.to_string(),
+        ))
     };
-    let mut incarnations = vec![leaders(&ns, "budget")[&0].0.clone()];
+    let mut incarnations = vec![leader_0().unwrap()];
     for restart in 1..=2 {
         ns.wait_running("budget", 6);
         chaos(&["restart-container", &ns.name, "budget-0-1"]);
-        let previous = incarnations.last().unwrap().clone();
+        let previous = incarnations.last().unwrap().0.clone();
         let next = eventually(
             &format!("group 0 recreated ({restart} of 2)"),
             Duration::from_secs(90),
-            || {
-                let now = leaders(&ns, "budget");
-                now.get(&0).filter(|l| l.0 != previous).map(|l| l.0.clone())
-            },
+            || leader_0().filter(|l| l.0 != previous),
         );
         incarnations.push(next);
         let stored = ns.get("lws", "budget").unwrap();
@@ -1186,8 +1183,8 @@ fn restart_budget_stops_a_crash_looping_group_and_recover_brings_it_back() {
         assert_eq!(counts[format!("{revision}/0")], restart, "{counts}");
     }
     // The back-off: the second recreation came no sooner than 10 s after the first new leader.
-    let started = |uid: &str| -> k8s_openapi::jiff::Timestamp { created(uid).parse().unwrap() };
-    let spacing = started(&incarnations[2]).duration_since(started(&incarnations[1]));
+    let started = |i: usize| -> k8s_openapi::jiff::Timestamp { incarnations[i].1.parse().unwrap() };
+    let spacing = started(2).duration_since(started(1));
     assert!(
         spacing.as_secs() >= 10,
         "recreations 1 and 2 were {spacing:#} apart; the back-off is 10 s"
@@ -1265,7 +1262,7 @@ fn restart_budget_stops_a_crash_looping_group_and_recover_brings_it_back() {
     eventually("group 0 back with a new leader", CONVERGE, || {
         let now = leaders(&ns, "budget");
         now.get(&0)
-            .filter(|l| !incarnations.contains(&l.0))
+            .filter(|l| incarnations.iter().all(|(uid, _)| *uid != l.0))
             .map(|_| ())
     });
     wait_settled(&ns, "budget", 2, 3);

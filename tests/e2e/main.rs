@@ -569,6 +569,8 @@ fn controller_identity_is_least_privileged() {
         // maxGroupRestarts: its finalizer and marks on pods, its counts on the LWS.
         ("patch", "pods"),
         ("patch", "leaderworkersets.leaderworkerset.x-k8s.io"),
+        // A LeaderWorkerSet the cache lost, confirmed gone before it is planned as such.
+        ("get", "leaderworkersets.leaderworkerset.x-k8s.io"),
         ("list", "nodes"),
         ("create", "events.events.k8s.io"),
         // make e2e runs the controller with the Volcano provider (tests/e2e/gang.rs).
