@@ -27,6 +27,8 @@ const EXAMPLES = [
   "lws-restart-policy.yaml",
   "lws-startup-policy.yaml",
   "lws-volume-claim-templates.yaml",
+  "lws-pod-termination-policy.yaml",
+  "lws-volcano.yaml",
 ];
 
 // Label keys are shown, not decided on: the values come from lws.wasm's output.

@@ -329,6 +329,8 @@ const EXAMPLES: &[&str] = &[
     include_str!("../../examples/lws-tpu.yaml"),
     include_str!("../../examples/lws-unique-per-replica.yaml"),
     include_str!("../../examples/lws-volume-claim-templates.yaml"),
+    include_str!("../../examples/lws-pod-termination-policy.yaml"),
+    include_str!("../../examples/lws-volcano.yaml"),
 ];
 
 fn seeds() -> &'static Seeds {

@@ -58,6 +58,8 @@ const FILES: &[File] = &[
     repo_file!("examples/lws-restart-policy.yaml", YAML),
     repo_file!("examples/lws-startup-policy.yaml", YAML),
     repo_file!("examples/lws-volume-claim-templates.yaml", YAML),
+    repo_file!("examples/lws-pod-termination-policy.yaml", YAML),
+    repo_file!("examples/lws-volcano.yaml", YAML),
 ];
 
 /// The page may load only what this server serves: no fonts, CDNs or beacons elsewhere.
